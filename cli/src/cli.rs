@@ -1,0 +1,266 @@
+//! Every command, flag and help text of envctl (clap derive; doc comments are the help).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Provision and operate the rates service's environments.
+///
+/// Each environment is one YAML profile in environments/ (base, dev, staging,
+/// production, review, local). envctl renders Terraform, Kubernetes manifests and
+/// CloudWatch alarms from it, deploys them to AWS, or runs the whole system on
+/// this machine (`envctl up local`).
+#[derive(Debug, Parser)]
+#[command(name = "envctl", version, propagate_version = true)]
+#[command(after_help = "Examples:\n  envctl list\n  envctl render staging\n  envctl plan staging\n  envctl up local --yes\n  envctl up staging\n  envctl review up --pr 42 --branch feature/x")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted by every command.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Output format: human-readable text, or one JSON document (or event per line) for machines.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Answer "yes" to confirmations; needed when there is no terminal to ask.
+    /// Protected environments also need `--force-protected ENV` to be taken down.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+
+    /// AWS region, overriding the profile's region.
+    #[arg(long, global = true, env = "ENVCTL_REGION")]
+    pub region: Option<String>,
+
+    /// An AWS-compatible endpoint to send every AWS API call to (for emulators).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// The project root holding environments/, templates/ and terraform/.
+    /// Default: the nearest ancestor of the current directory that has them.
+    #[arg(long, global = true, env = "ENVCTL_ROOT")]
+    pub root: Option<PathBuf>,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text with progress display.
+    Text,
+    /// JSON: one document, or one event per line for long-running commands.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the environments and their main settings.
+    List,
+
+    /// Render an environment's Terraform, Kubernetes and CloudWatch files (no cloud access).
+    Render(RenderArgs),
+
+    /// Show how two environments differ: profile values, then rendered files.
+    Diff(DiffArgs),
+
+    /// Inspect profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+
+    /// Create or update the Terraform state backend (S3 bucket + DynamoDB lock table)
+    /// for an environment's account and region.
+    Bootstrap(EnvArgs),
+
+    /// Render and show what `up` would change. Exit code 0: no changes, 2: changes, 1: error.
+    Plan(PlanArgs),
+
+    /// Deploy an environment: state backend, Terraform, Kubernetes rollout, alarms, dashboard.
+    /// `envctl up local` runs the whole system on this machine instead.
+    Up(UpArgs),
+
+    /// Tear an environment down: alarms, Kubernetes objects, then Terraform resources.
+    Down(DownArgs),
+
+    /// Show an environment's state: stack, cluster, rollout, alarms (ALARM first), endpoints.
+    Status(EnvArgs),
+
+    /// Show the logs of the local environment's processes.
+    Logs(LogsArgs),
+
+    /// Per-pull-request review stacks with an expiry.
+    #[command(subcommand)]
+    Review(ReviewCommand),
+
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// An environment name, e.g. `staging`.
+#[derive(Debug, Clone, Args)]
+pub struct EnvArgs {
+    /// The environment (a profile in environments/, e.g. dev, staging, production, local).
+    pub env: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// The environment to render.
+    pub env: String,
+    /// Where to write the files (default: .envctl/ENV/ under the project root).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// The first environment.
+    pub a: String,
+    /// The second environment.
+    pub b: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Print an environment's fully merged profile (after `extends:`).
+    Show(EnvArgs),
+}
+
+/// Where the terraform binary is.
+#[derive(Debug, Clone, Args)]
+pub struct TerraformArgs {
+    /// The terraform binary (default: $TERRAFORM, then `terraform` on PATH).
+    #[arg(long, env = "TERRAFORM")]
+    pub terraform: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// The environment to plan.
+    pub env: String,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// The environment to deploy (`local`: run everything on this machine).
+    pub env: String,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+    /// How long to wait for the migration Job and the rollouts, e.g. 10m.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// local only: the runtime binary to run (default: build it with cargo, or find it in target/).
+    #[arg(long, env = "ENVCTL_RATES_BIN")]
+    pub rates_bin: Option<PathBuf>,
+    /// local only: how many worker processes to start (default: from the profile).
+    #[arg(long)]
+    pub workers: Option<u32>,
+    /// local only: do not load the synthetic demo data.
+    #[arg(long)]
+    pub no_demo_data: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    /// The environment to tear down.
+    pub env: String,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+    /// Required, with the environment's name repeated, to take down a protected environment
+    /// without a terminal (e.g. `--force-protected production`).
+    #[arg(long, value_name = "ENV")]
+    pub force_protected: Option<String>,
+    /// local only: also delete the database and logs under .envctl/local/.
+    #[arg(long)]
+    pub purge: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// The environment (only `local` keeps logs on this machine).
+    pub env: String,
+    /// Which process: api, worker or db (default: all).
+    #[arg(value_enum)]
+    pub component: Option<LogComponent>,
+    /// How many lines from the end of each log.
+    #[arg(long, short = 'n', default_value_t = 50)]
+    pub lines: usize,
+    /// Keep printing new lines as they are written.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+/// A local process whose log can be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogComponent {
+    Api,
+    Worker,
+    Db,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Create or refresh the review stack of a pull request (re-running extends its expiry).
+    Up(ReviewUpArgs),
+    /// Tear down a pull request's review stack (safe to re-run; resumes interrupted teardowns).
+    Down(ReviewDownArgs),
+    /// List every review stack found in the cloud, with age, expiry and status.
+    List,
+    /// Tear down review stacks past their expiry, or whose pull request is closed.
+    Gc(ReviewGcArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReviewUpArgs {
+    /// The pull request number.
+    #[arg(long)]
+    pub pr: u64,
+    /// The pull request's branch (used, sanitised, in the stack name).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// How long the stack lives before `review gc` removes it, e.g. 72h, 3d.
+    #[arg(long, default_value = "72h", value_parser = humantime::parse_duration)]
+    pub ttl: std::time::Duration,
+    /// Who owns the stack (default: $GITHUB_ACTOR, then $USER).
+    #[arg(long)]
+    pub owner: Option<String>,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReviewDownArgs {
+    /// The pull request number.
+    #[arg(long)]
+    pub pr: u64,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReviewGcArgs {
+    /// Report what would be torn down without doing it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The pull requests still open (comma-separated); stacks of any other PR are removed too.
+    #[arg(long, value_delimiter = ',')]
+    pub open_prs: Option<Vec<u64>>,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,7 @@
+//! `envctl plan`: show what up would change.
+
+use std::process::ExitCode;
+
+use crate::context::Context;
+
+pub fn run(_ctx: &Context, _args: &crate::cli::PlanArgs) -> crate::Result<ExitCode> { Err(crate::Error::Prerequisite { message: "this command is not built yet".into(), help: None }) }

@@ -1,0 +1,10 @@
+//! envctl: render, deploy and operate the rates service's environments.
+
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod error;
+pub mod ui;
+pub mod run;
+
+pub use error::{Error, Result};
