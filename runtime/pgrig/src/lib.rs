@@ -1,6 +1,9 @@
 //! Private PostgreSQL clusters on loopback: initdb into a directory, a free port,
 //! trust auth, stopped when dropped. Used by the tests, the benchmarks and
-//! `envctl up local`, so all three run the database the same way.
+//! `envctl up local`, so all three run the database the same way. Also home of
+//! [`moto::MotoServer`], the AWS API emulator the tests start the same way.
+
+pub mod moto;
 
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
