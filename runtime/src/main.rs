@@ -1,1 +1,5 @@
-fn main() {}
+//! The `rates` binary: wiring only; see the library.
+
+fn main() -> std::process::ExitCode {
+    rates::run::main()
+}

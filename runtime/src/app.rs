@@ -1,0 +1,80 @@
+//! The application state shared by every handler, and the router built from each
+//! part's routes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::metrics::Metrics;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub metrics: Metrics,
+    /// Cancelled on SIGTERM/SIGINT: readiness turns false, the listener closes,
+    /// workers stop taking new jobs.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: Db) -> AppState {
+        AppState {
+            config: Arc::new(config),
+            db,
+            metrics: Metrics::new(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// True once shutdown has begun.
+    pub fn draining(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+}
+
+/// The full HTTP router: each part contributes its routes, then the request
+/// observation layer (one log line and metrics per request) wraps them all.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::health::routes())
+        .merge(crate::rates::routes())
+        .merge(crate::prices::routes())
+        .merge(crate::openapi::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Logs one JSON line per request and records its metrics, labelled by the
+/// route template (never the raw path, which would explode cardinality).
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = request.method().as_str().to_string();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .record_request(&route, &method, status, elapsed.as_secs_f64());
+    tracing::info!(
+        target: "rates::http",
+        route = %route,
+        method = %method,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}

@@ -1,0 +1,238 @@
+//! Runtime configuration, parsed once from environment variables.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Everything the runtime reads from its environment. Add fields here (with a
+/// default and a line in docs/runtime.md) rather than reading env vars elsewhere.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: the primary (read-write) database.
+    pub database_url: String,
+    /// `DATABASE_READ_URL`: a read replica for GET /rates*; the primary when unset.
+    pub database_read_url: Option<String>,
+    /// `RATES_BIND`: listen address.
+    pub bind: SocketAddr,
+    /// `RATES_DB_POOL_SIZE`: primary pool maximum.
+    pub db_pool_size: u32,
+    /// `RATES_READ_POOL_SIZE`: replica pool maximum.
+    pub read_pool_size: u32,
+    /// `RATES_LOG`: tracing EnvFilter directives.
+    pub log: String,
+    /// `RATES_DRAIN_TIMEOUT_SECS`: how long in-flight work may take after SIGTERM.
+    pub drain_timeout: Duration,
+    /// `RATES_MAX_RANGE_DAYS`: the longest date range a query or POST /prices may span.
+    pub max_range_days: u32,
+    /// `RATES_MIGRATE_ON_START`: run the embedded migrations before serving.
+    pub migrate_on_start: bool,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Config> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let env = Env(&lookup);
+        let config = Config {
+            database_url: env.required_url("DATABASE_URL")?,
+            database_read_url: env.optional_url("DATABASE_READ_URL")?,
+            bind: env.parsed("RATES_BIND", "0.0.0.0:8080".parse().expect("valid default"))?,
+            db_pool_size: env.positive("RATES_DB_POOL_SIZE", 10)?,
+            read_pool_size: env.positive("RATES_READ_POOL_SIZE", 10)?,
+            log: env.string("RATES_LOG", "info"),
+            drain_timeout: Duration::from_secs(env.parsed("RATES_DRAIN_TIMEOUT_SECS", 30u64)?),
+            max_range_days: env.positive("RATES_MAX_RANGE_DAYS", 366)?,
+            migrate_on_start: env.boolean("RATES_MIGRATE_ON_START", false)?,
+        };
+        tracing_subscriber::EnvFilter::try_new(&config.log)
+            .map_err(|e| Error::config("RATES_LOG", format!("not a valid log filter: {e}")))?;
+        Ok(config)
+    }
+}
+
+/// Typed access to variables, with errors that name the variable.
+pub struct Env<'a>(pub &'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    /// The value, or None when unset or empty (an empty variable counts as unset).
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn string(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_string())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String> {
+        self.get(name)
+            .ok_or_else(|| Error::config(name, "is required but not set"))
+    }
+
+    pub fn required_url(&self, name: &'static str) -> Result<String> {
+        let value = self.required(name)?;
+        check_postgres_url(name, &value)?;
+        Ok(value)
+    }
+
+    pub fn optional_url(&self, name: &'static str) -> Result<Option<String>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(value) => {
+                check_postgres_url(name, &value)?;
+                Ok(Some(value))
+            }
+        }
+    }
+
+    pub fn parsed<T>(&self, name: &'static str, default: T) -> Result<T>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e| {
+                Error::config(
+                    name,
+                    format!("`{raw}` is not a valid {}: {e}", type_label::<T>()),
+                )
+            }),
+        }
+    }
+
+    pub fn positive(&self, name: &'static str, default: u32) -> Result<u32> {
+        let value: u32 = self.parsed(name, default)?;
+        if value == 0 {
+            return Err(Error::config(name, "must be at least 1"));
+        }
+        Ok(value)
+    }
+
+    pub fn boolean(&self, name: &'static str, default: bool) -> Result<bool> {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) => match v.as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(Error::config(
+                    name,
+                    format!("`{v}` is not a boolean (use true or false)"),
+                )),
+            },
+        }
+    }
+}
+
+fn type_label<T>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    match name {
+        "core::net::socket_addr::SocketAddr" | "std::net::SocketAddr" => {
+            "socket address (host:port)"
+        }
+        "u16" | "u32" | "u64" | "usize" => "non-negative integer",
+        _ => name.rsplit("::").next().unwrap_or(name),
+    }
+}
+
+fn check_postgres_url(name: &'static str, value: &str) -> Result<()> {
+    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        value
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .map_err(|e| Error::config(name, format!("not a valid PostgreSQL URL: {e}")))?;
+        Ok(())
+    } else {
+        Err(Error::config(
+            name,
+            "must be a PostgreSQL URL (postgres://user@host:port/database)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_database_is_set() {
+        let c = load(&[("DATABASE_URL", "postgres://u@localhost/db")]).unwrap();
+        assert_eq!(c.bind.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.db_pool_size, 10);
+        assert_eq!(c.max_range_days, 366);
+        assert_eq!(c.drain_timeout, Duration::from_secs(30));
+        assert!(c.database_read_url.is_none());
+        assert!(!c.migrate_on_start);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "DATABASE_URL"),
+            (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (
+                &[
+                    ("DATABASE_URL", "postgres://u@h/d"),
+                    ("DATABASE_READ_URL", "nope"),
+                ],
+                "DATABASE_READ_URL",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", "postgres://u@h/d"),
+                    ("RATES_BIND", "localhost"),
+                ],
+                "RATES_BIND",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", "postgres://u@h/d"),
+                    ("RATES_DB_POOL_SIZE", "0"),
+                ],
+                "RATES_DB_POOL_SIZE",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", "postgres://u@h/d"),
+                    ("RATES_MAX_RANGE_DAYS", "-3"),
+                ],
+                "RATES_MAX_RANGE_DAYS",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", "postgres://u@h/d"),
+                    ("RATES_MIGRATE_ON_START", "maybe"),
+                ],
+                "RATES_MIGRATE_ON_START",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", "postgres://u@h/d"),
+                    ("RATES_LOG", "info,["),
+                ],
+                "RATES_LOG",
+            ),
+        ];
+        for (vars, variable) in cases {
+            let err = load(vars).unwrap_err();
+            assert!(
+                matches!(&err, Error::Config { variable: v, .. } if v == variable),
+                "{vars:?}: {err}"
+            );
+            assert!(err.to_string().contains(variable), "{err}");
+        }
+    }
+}

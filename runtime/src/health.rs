@@ -1,0 +1,84 @@
+//! Liveness, readiness and the Prometheus metrics endpoint.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::app::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Health or readiness status.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `ok`, `draining` or `database_unreachable`.
+    pub status: String,
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = Status)))]
+pub async fn healthz() -> Json<Status> {
+    Json(Status {
+        status: "ok".into(),
+    })
+}
+
+/// The process can take traffic: the database answers and no shutdown has begun.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready for traffic", body = Status),
+        (status = 503, description = "Draining or the database is unreachable", body = Status)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining() {
+        return not_ready("draining");
+    }
+    match state.db.ping().await {
+        Ok(()) => Json(Status {
+            status: "ok".into(),
+        })
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            not_ready("database_unreachable")
+        }
+    }
+}
+
+fn not_ready(status: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(Status {
+            status: status.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// Prometheus text exposition: request counts and latency histograms by route
+/// and status, and database pool usage.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let m = &state.metrics;
+    m.record_pool("primary", &state.db.primary, state.db.primary_max);
+    if let Some(read) = state.db.read_pool() {
+        m.record_pool("read", read, state.db.read_max);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,149 @@
+//! Prometheus metrics owned by one app instance (no global recorder, so several
+//! apps can live in one test process without sharing counters).
+
+use std::sync::Arc;
+
+use metrics::{Key, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+/// Latency buckets in seconds: fine-grained below 10 ms, where the query API lives.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 30.0,
+];
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// A cheap-to-clone handle on this app's metrics registry.
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS)
+            .expect("non-empty bucket list")
+            .build_recorder();
+        let handle = recorder.handle();
+        let metrics = Metrics {
+            recorder: Arc::new(recorder),
+            handle,
+        };
+        metrics.describe();
+        metrics
+    }
+
+    fn describe(&self) {
+        use metrics::Unit;
+        let r = &self.recorder;
+        r.describe_counter(
+            "rates_http_requests_total".into(),
+            Some(Unit::Count),
+            "HTTP requests answered, by route, method and status".into(),
+        );
+        r.describe_histogram(
+            "rates_http_request_duration_seconds".into(),
+            Some(Unit::Seconds),
+            "HTTP request latency, by route, method and status".into(),
+        );
+        r.describe_gauge(
+            "rates_db_pool_connections".into(),
+            Some(Unit::Count),
+            "Database pool connections, by pool (primary, read) and state (idle, in_use)".into(),
+        );
+        r.describe_gauge(
+            "rates_db_pool_max_connections".into(),
+            Some(Unit::Count),
+            "Configured maximum of each database pool".into(),
+        );
+    }
+
+    /// Adds `value` to a counter.
+    pub fn increment_counter(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, String)],
+        value: u64,
+    ) {
+        self.recorder
+            .register_counter(&key(name, labels), &METADATA)
+            .increment(value);
+    }
+
+    /// Records one observation (seconds for durations) in a histogram.
+    pub fn record_histogram(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, String)],
+        value: f64,
+    ) {
+        self.recorder
+            .register_histogram(&key(name, labels), &METADATA)
+            .record(value);
+    }
+
+    /// Sets a gauge.
+    pub fn set_gauge(&self, name: &'static str, labels: &[(&'static str, String)], value: f64) {
+        self.recorder
+            .register_gauge(&key(name, labels), &METADATA)
+            .set(value);
+    }
+
+    /// Records one answered HTTP request.
+    pub fn record_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let labels = [
+            ("route", route.to_string()),
+            ("method", method.to_string()),
+            ("status", status.to_string()),
+        ];
+        self.increment_counter("rates_http_requests_total", &labels, 1);
+        self.record_histogram("rates_http_request_duration_seconds", &labels, seconds);
+    }
+
+    /// Sets the pool gauges for one pool.
+    pub fn record_pool(&self, pool_name: &str, pool: &sqlx::PgPool, max: u32) {
+        let size = pool.size() as f64;
+        let idle = pool.num_idle() as f64;
+        let label = |state: &str| {
+            [
+                ("pool", pool_name.to_string()),
+                ("state", state.to_string()),
+            ]
+        };
+        self.set_gauge("rates_db_pool_connections", &label("idle"), idle);
+        self.set_gauge(
+            "rates_db_pool_connections",
+            &label("in_use"),
+            (size - idle).max(0.0),
+        );
+        self.set_gauge(
+            "rates_db_pool_max_connections",
+            &[("pool", pool_name.to_string())],
+            max as f64,
+        );
+    }
+
+    /// The Prometheus text exposition of everything recorded so far.
+    pub fn render(&self) -> String {
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+fn key(name: &'static str, labels: &[(&'static str, String)]) -> Key {
+    let labels: Vec<Label> = labels
+        .iter()
+        .map(|(k, v)| Label::new(*k, v.clone()))
+        .collect();
+    Key::from_parts(name, labels)
+}

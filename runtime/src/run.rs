@@ -1,0 +1,100 @@
+//! Runs one parsed command: the process's roles wired together.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::app::AppState;
+use crate::cli::{Cli, Command, SeedArgs, ServeArgs};
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::server::{cancel_on_signals, Server};
+use crate::telemetry::{self, LogTarget};
+
+/// The binary's entry point: parse, run, report errors on stderr.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "exiting");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate => migrate().await,
+        Command::Seed(args) => seed(args).await,
+        Command::Openapi => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(crate::openapi::document_json().as_bytes())
+                .map_err(|e| Error::io("writing the OpenAPI document", e))
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let config = Config::from_env()?;
+    telemetry::init(&config.log, LogTarget::Stdout);
+    let db = Db::connect(&config)?;
+    if args.migrate || config.migrate_on_start {
+        db.migrate().await?;
+        tracing::info!("migrations applied");
+    }
+    let bind = config.bind;
+    let state = AppState::new(config, db);
+    cancel_on_signals(state.shutdown.clone());
+    let server = Server::bind(state, bind).await?;
+    server.run().await
+}
+
+async fn migrate() -> Result<()> {
+    let config = Config::from_env()?;
+    telemetry::init(&config.log, LogTarget::Stderr);
+    Db::connect(&config)?.migrate().await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn seed(args: SeedArgs) -> Result<()> {
+    if let Some(path) = &args.prices_csv {
+        let context = format!("writing synthetic prices to {}", path.display());
+        return if path.as_os_str() == "-" {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::seed::write_prices_csv(&mut out, args.rows)
+        } else {
+            std::fs::File::create(path).and_then(|file| {
+                let mut out = std::io::BufWriter::new(file);
+                crate::seed::write_prices_csv(&mut out, args.rows)
+            })
+        }
+        .map_err(|e| Error::io(context, e));
+    }
+    let config = Config::from_env()?;
+    telemetry::init(&config.log, LogTarget::Stderr);
+    let db = Db::connect(&config)?;
+    let report = crate::seed::seed(&db.primary, args.network_only, args.rows).await?;
+    tracing::info!(
+        regions = report.regions,
+        ports = report.ports,
+        prices = report.prices,
+        "seeded the synthetic network"
+    );
+    Ok(())
+}
