@@ -167,6 +167,12 @@ pub struct UpArgs {
     /// local only: do not load the synthetic demo data.
     #[arg(long)]
     pub no_demo_data: bool,
+    /// local only: the api's port on 127.0.0.1 (default: the last one used if free, else any free port).
+    #[arg(long, env = "ENVCTL_LOCAL_API_PORT")]
+    pub api_port: Option<u16>,
+    /// local only: PostgreSQL's port on 127.0.0.1 (default: the last one used if free, else any free port).
+    #[arg(long, env = "ENVCTL_LOCAL_DB_PORT")]
+    pub db_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Args)]

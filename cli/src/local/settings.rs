@@ -1,0 +1,139 @@
+//! The settings of the local environment's processes: from the profile (worker count and
+//! concurrency, pools, drain timeout, log filter, limits) and `up`'s flags.
+
+use sha2::{Digest, Sha256};
+
+use crate::cli::UpArgs;
+use crate::profile::Profile;
+use crate::{Error, Result};
+
+/// What the runtime's processes are started with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalSettings {
+    pub environment: String,
+    /// Worker processes: `--workers`, else the profile's `runtime.worker.replicas.min` (at least 1).
+    pub workers: u32,
+    /// A fixed api port (`--api-port`); none: the previous run's port when free, else any.
+    pub api_port: Option<u16>,
+    /// A fixed PostgreSQL port (`--db-port`); none: the previous run's port when free, else any.
+    pub db_port: Option<u16>,
+    pub worker_concurrency: u32,
+    pub api_pool_size: u32,
+    pub read_pool_size: u32,
+    pub worker_pool_size: u32,
+    pub drain_timeout_secs: u32,
+    pub log: String,
+    pub max_batch_bytes: u64,
+    pub max_range_days: u32,
+    pub metrics_namespace: String,
+    pub metric_dimensions: String,
+}
+
+impl LocalSettings {
+    pub fn resolve(profile: &Profile, args: &UpArgs) -> Result<LocalSettings> {
+        let runtime = &profile.runtime;
+        let workers = args.workers.unwrap_or(runtime.worker.replicas.min.max(1));
+        if workers == 0 {
+            return Err(Error::InvalidArgument {
+                what: "--workers".into(),
+                value: "0".into(),
+                message: "at least one worker is needed to commit batches".into(),
+            });
+        }
+        Ok(LocalSettings {
+            environment: profile.name.to_string(),
+            workers,
+            api_port: args.api_port,
+            db_port: args.db_port,
+            worker_concurrency: runtime.worker.concurrency.max(1),
+            api_pool_size: runtime.api.db_pool_size.max(1),
+            read_pool_size: runtime.api.read_pool_size.max(1),
+            worker_pool_size: runtime.worker.db_pool_size.max(1),
+            drain_timeout_secs: runtime.drain_timeout_seconds,
+            log: runtime.log.as_str().to_string(),
+            max_batch_bytes: runtime.max_batch_bytes,
+            max_range_days: runtime.max_range_days,
+            metrics_namespace: profile.observability.metrics_namespace.clone(),
+            metric_dimensions: profile
+                .metric_dimensions()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        })
+    }
+
+    /// The environment shared by every runtime process (the api adds `RATES_BIND`).
+    pub fn runtime_env(&self, database_url: &str) -> Vec<(String, String)> {
+        [
+            ("DATABASE_URL", database_url.to_string()),
+            ("RATES_QUEUE_BACKEND", "postgres".to_string()),
+            ("RATES_LOG", self.log.clone()),
+            (
+                "RATES_DRAIN_TIMEOUT_SECS",
+                self.drain_timeout_secs.to_string(),
+            ),
+            ("RATES_MAX_BATCH_BYTES", self.max_batch_bytes.to_string()),
+            ("RATES_MAX_RANGE_DAYS", self.max_range_days.to_string()),
+            ("RATES_METRICS_NAMESPACE", self.metrics_namespace.clone()),
+            ("RATES_METRICS_DIMENSIONS", self.metric_dimensions.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// The api's extra environment.
+    pub fn api_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("RATES_DB_POOL_SIZE".into(), self.api_pool_size.to_string()),
+            (
+                "RATES_READ_POOL_SIZE".into(),
+                self.read_pool_size.to_string(),
+            ),
+        ]
+    }
+
+    /// A worker's extra environment.
+    pub fn worker_env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "RATES_DB_POOL_SIZE".into(),
+                self.worker_pool_size.to_string(),
+            ),
+            (
+                "RATES_WORKER_CONCURRENCY".into(),
+                self.worker_concurrency.to_string(),
+            ),
+        ]
+    }
+}
+
+/// How long a SIGTERM'd process may take before SIGKILL: the profile's drain timeout plus a
+/// margin for the process to exit.
+pub fn stop_bound(profile: &Profile) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(profile.runtime.drain_timeout_seconds) + 5)
+}
+
+/// A digest of the binary (path, size, modification time) and an environment: processes
+/// started with a different one are restarted by the next `up`.
+pub fn fingerprint(binary: &std::path::Path, env: &[(String, String)]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(binary.as_os_str().as_encoded_bytes());
+    if let Ok(meta) = binary.metadata() {
+        hash.update(meta.len().to_le_bytes());
+        if let Ok(modified) = meta
+            .modified()
+            .map(|t| t.duration_since(std::time::UNIX_EPOCH))
+        {
+            hash.update(modified.unwrap_or_default().as_nanos().to_le_bytes());
+        }
+    }
+    for (k, v) in env {
+        hash.update(k.as_bytes());
+        hash.update([0]);
+        hash.update(v.as_bytes());
+        hash.update([0]);
+    }
+    hex::encode(&hash.finalize()[..12])
+}
