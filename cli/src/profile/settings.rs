@@ -1,0 +1,301 @@
+//! The typed sections of a profile (network, eks, database, queue, storage, runtime,
+//! observability, alarms). Every struct denies unknown keys; docs/profiles.md describes
+//! each field.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::values::{
+    AccountId, Cidr, Cpu, DbInstanceClass, ImageRepository, ImageTag, InstanceType,
+    KubernetesVersion, LogFilter, Memory, PostgresVersion, Region, RetentionDays,
+};
+
+/// Where an environment runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// AWS: VPC, EKS, RDS, SQS, S3, CloudWatch.
+    Aws,
+    /// This machine: a private PostgreSQL cluster and the runtime's processes.
+    Local,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Aws => "aws",
+            Target::Local => "local",
+        }
+    }
+}
+
+/// The AWS account and region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// The account the environment must be deployed to; envctl refuses other accounts.
+    #[serde(default)]
+    pub account_id: Option<AccountId>,
+    pub region: Region,
+}
+
+/// How private subnets reach the internet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NatLayout {
+    /// One NAT gateway per availability zone (survives the loss of a zone).
+    PerAz,
+    /// One NAT gateway for the whole VPC (cheaper; a zone outage cuts egress).
+    Single,
+}
+
+impl NatLayout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatLayout::PerAz => "per_az",
+            NatLayout::Single => "single",
+        }
+    }
+}
+
+/// The VPC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSettings {
+    pub vpc_cidr: Cidr,
+    pub az_count: u8,
+    pub nat: NatLayout,
+    /// Days to keep VPC flow logs.
+    pub flow_log_retention_days: RetentionDays,
+}
+
+/// EC2 purchase option of a node group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capacity {
+    OnDemand,
+    Spot,
+}
+
+impl Capacity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capacity::OnDemand => "on_demand",
+            Capacity::Spot => "spot",
+        }
+    }
+}
+
+/// One EKS managed node group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroup {
+    pub name: String,
+    pub capacity: Capacity,
+    pub instance_types: Vec<InstanceType>,
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+    pub disk_gib: u32,
+}
+
+/// The EKS cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EksSettings {
+    pub version: KubernetesVersion,
+    /// Whether the API endpoint is reachable from outside the VPC (envctl applies
+    /// manifests from CI runners), restricted to `public_access_cidrs`.
+    pub endpoint_public_access: bool,
+    pub public_access_cidrs: Vec<Cidr>,
+    pub node_groups: Vec<NodeGroup>,
+}
+
+/// The PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub engine_version: PostgresVersion,
+    pub instance_class: DbInstanceClass,
+    pub allocated_storage_gib: u32,
+    pub max_allocated_storage_gib: u32,
+    pub multi_az: bool,
+    pub read_replicas: u8,
+    pub backup_retention_days: u8,
+    pub deletion_protection: bool,
+    pub performance_insights: bool,
+    /// Enhanced monitoring interval (0 turns it off).
+    pub monitoring_interval_seconds: u8,
+    /// Queries slower than this are logged (-1: none).
+    pub log_min_duration_ms: i32,
+    /// Take a final snapshot when the database is destroyed.
+    pub final_snapshot: bool,
+}
+
+/// The SQS batch queue and its dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub visibility_timeout_seconds: u32,
+    pub message_retention_seconds: u32,
+    pub dlq_max_receive_count: u32,
+    pub dlq_retention_seconds: u32,
+}
+
+/// The S3 batch bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Staged payloads and dropped files are deleted after this many days.
+    pub expire_after_days: u32,
+    /// Overwritten or deleted object versions are kept this many days.
+    pub noncurrent_version_expire_days: u32,
+    /// Key prefix whose new objects are announced to the queue (object-store drops).
+    pub drop_prefix: String,
+    /// Let `down` delete a bucket that still holds objects.
+    pub force_destroy: bool,
+}
+
+/// A replica range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replicas {
+    pub min: u32,
+    pub max: u32,
+}
+
+/// CPU and memory requests and limits of a container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub cpu_request: Cpu,
+    pub cpu_limit: Cpu,
+    pub memory_request: Memory,
+    pub memory_limit: Memory,
+}
+
+/// A PodDisruptionBudget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pdb {
+    pub enabled: bool,
+    pub max_unavailable: u32,
+}
+
+/// The container image of the runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub repository: ImageRepository,
+    pub tag: ImageTag,
+}
+
+/// The api Deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    pub replicas: Replicas,
+    pub resources: Resources,
+    /// HPA target: average CPU utilisation (percent of the request).
+    pub target_cpu_percent: u8,
+    pub pdb: Pdb,
+    /// Spread replicas across availability zones (hard constraint) and nodes.
+    pub spread_across_zones: bool,
+    pub db_pool_size: u32,
+    pub read_pool_size: u32,
+}
+
+/// The worker Deployment (scaled by KEDA on queue depth).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    pub replicas: Replicas,
+    pub resources: Resources,
+    /// Batches each worker process handles at once.
+    pub concurrency: u32,
+    /// KEDA target: visible queue messages per worker replica.
+    pub messages_per_replica: u32,
+    pub polling_interval_seconds: u32,
+    pub cooldown_seconds: u32,
+    pub pdb: Pdb,
+    pub db_pool_size: u32,
+}
+
+/// Whether the load balancer faces the internet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IngressScheme {
+    InternetFacing,
+    Internal,
+}
+
+impl IngressScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngressScheme::InternetFacing => "internet-facing",
+            IngressScheme::Internal => "internal",
+        }
+    }
+}
+
+/// The api's Ingress (AWS Load Balancer Controller).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressSettings {
+    pub scheme: IngressScheme,
+    /// DNS name the api answers on (none: any host, the load balancer's name).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// ACM certificate for HTTPS (none: HTTP only).
+    #[serde(default)]
+    pub certificate_arn: Option<String>,
+}
+
+/// The rates runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSettings {
+    pub image: Image,
+    pub api: ApiSettings,
+    pub worker: WorkerSettings,
+    /// How long a SIGTERM'd process may take to finish in-flight work.
+    pub drain_timeout_seconds: u32,
+    pub log: LogFilter,
+    pub max_batch_bytes: u64,
+    pub max_range_days: u32,
+    pub ingress: IngressSettings,
+}
+
+/// Logs and metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservabilitySettings {
+    pub log_retention_days: RetentionDays,
+    /// CloudWatch namespace of the runtime's EMF metrics.
+    pub metrics_namespace: String,
+    /// Extra EMF dimensions; `Environment=<name>` is always added.
+    pub metric_dimensions: BTreeMap<String, String>,
+    /// E-mail addresses subscribed to the alarm topic.
+    #[serde(default)]
+    pub alarm_emails: Vec<String>,
+}
+
+/// Alarm thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmSettings {
+    pub period_seconds: u32,
+    pub evaluation_periods: u32,
+    pub datapoints_to_alarm: u32,
+    pub api_5xx_percent: f64,
+    pub api_p99_latency_ms: f64,
+    pub oldest_batch_age_seconds: u32,
+    pub dlq_messages: u32,
+    pub rejected_batches: u32,
+    pub failed_batches: u32,
+    pub database_cpu_percent: f64,
+    pub database_free_storage_gib: u32,
+    pub replica_lag_seconds: u32,
+    pub min_nodes: u32,
+}

@@ -1,0 +1,498 @@
+//! Checks that span several profile keys (min <= max, Multi-AZ needs two zones, ...).
+//! Single values are already checked by their types; this is everything else.
+
+use super::{Capacity, Profile, Replicas, Resources};
+
+/// One thing wrong with a profile: the key to change, what is wrong and what is allowed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn require(
+        &mut self,
+        ok: bool,
+        key: impl Into<String>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        if !ok {
+            self.problems.push(Problem {
+                key: key.into(),
+                message: message.into(),
+                help: Some(help.into()),
+            });
+        }
+    }
+
+    fn range<T: PartialOrd + std::fmt::Display + Copy>(
+        &mut self,
+        value: T,
+        lo: T,
+        hi: T,
+        key: &str,
+    ) {
+        self.require(
+            value >= lo && value <= hi,
+            key,
+            format!("{value} is out of range"),
+            format!("allowed: {lo} to {hi}"),
+        );
+    }
+
+    fn replicas(&mut self, r: Replicas, key: &str, min_floor: u32) {
+        self.require(
+            r.min <= r.max,
+            format!("{key}.min"),
+            format!("min ({}) is greater than max ({})", r.min, r.max),
+            "set min <= max",
+        );
+        self.require(
+            r.min >= min_floor,
+            format!("{key}.min"),
+            format!("min is {}, below {min_floor}", r.min),
+            format!("allowed: at least {min_floor}"),
+        );
+        self.require(
+            r.max >= 1,
+            format!("{key}.max"),
+            "max must be at least 1",
+            "allowed: 1 or more",
+        );
+    }
+
+    fn resources(&mut self, r: &Resources, key: &str) {
+        self.require(
+            r.cpu_request.millicores() <= r.cpu_limit.millicores(),
+            format!("{key}.cpu_request"),
+            format!(
+                "cpu_request ({}) exceeds cpu_limit ({})",
+                r.cpu_request.as_str(),
+                r.cpu_limit.as_str()
+            ),
+            "requests must not exceed limits",
+        );
+        self.require(
+            r.memory_request.mebibytes() <= r.memory_limit.mebibytes(),
+            format!("{key}.memory_request"),
+            format!(
+                "memory_request ({}) exceeds memory_limit ({})",
+                r.memory_request.as_str(),
+                r.memory_limit.as_str()
+            ),
+            "requests must not exceed limits",
+        );
+    }
+}
+
+/// Every cross-key problem of `p`, in file order of the sections.
+pub fn check(p: &Profile) -> Vec<Problem> {
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+
+    // network
+    let prefix = p.network.vpc_cidr.0.prefix_len();
+    c.require(
+        (16..=20).contains(&prefix),
+        "network.vpc_cidr",
+        format!("a /{prefix} VPC is outside the supported sizes"),
+        "allowed: a prefix from /16 to /20 (each zone gets /4 subdivisions for public, private and database subnets)",
+    );
+    c.range(p.network.az_count, 1, 3, "network.az_count");
+
+    // database before eks: its zone rule is the more specific message
+    let db = &p.database;
+    c.require(
+        !db.multi_az || p.network.az_count >= 2,
+        "database.multi_az",
+        format!(
+            "a Multi-AZ database needs at least 2 availability zones, but network.az_count is {}",
+            p.network.az_count
+        ),
+        "set network.az_count to 2 or 3, or database.multi_az: false",
+    );
+    c.require(
+        db.allocated_storage_gib >= 20 && db.allocated_storage_gib <= 65536,
+        "database.allocated_storage_gib",
+        format!("{} GiB is out of range", db.allocated_storage_gib),
+        "allowed: 20 to 65536",
+    );
+    c.require(
+        db.max_allocated_storage_gib >= db.allocated_storage_gib,
+        "database.max_allocated_storage_gib",
+        format!(
+            "max_allocated_storage_gib ({}) is below allocated_storage_gib ({})",
+            db.max_allocated_storage_gib, db.allocated_storage_gib
+        ),
+        "storage autoscaling grows up to this; set it >= allocated_storage_gib",
+    );
+    c.range(db.read_replicas, 0, 5, "database.read_replicas");
+    c.range(
+        db.backup_retention_days,
+        0,
+        35,
+        "database.backup_retention_days",
+    );
+    c.require(
+        db.read_replicas == 0 || db.backup_retention_days >= 1,
+        "database.backup_retention_days",
+        "read replicas need automated backups, but backup_retention_days is 0",
+        "set backup_retention_days to 1 or more, or read_replicas: 0",
+    );
+    c.require(
+        [0, 1, 5, 10, 15, 30, 60].contains(&db.monitoring_interval_seconds),
+        "database.monitoring_interval_seconds",
+        format!(
+            "{} is not an enhanced monitoring interval",
+            db.monitoring_interval_seconds
+        ),
+        "allowed: 0 (off), 1, 5, 10, 15, 30, 60",
+    );
+    c.require(
+        db.log_min_duration_ms >= -1,
+        "database.log_min_duration_ms",
+        format!("{} is not allowed", db.log_min_duration_ms),
+        "allowed: -1 (off) or a duration in milliseconds",
+    );
+
+    // eks
+    c.require(
+        p.network.az_count >= 2,
+        "network.az_count",
+        format!(
+            "EKS needs subnets in at least 2 availability zones, but az_count is {}",
+            p.network.az_count
+        ),
+        "allowed: 2 or 3",
+    );
+    c.require(
+        !p.eks.endpoint_public_access || !p.eks.public_access_cidrs.is_empty(),
+        "eks.public_access_cidrs",
+        "the public endpoint is on but no CIDR may reach it",
+        "list the CIDRs of your CI runners and operators, or set endpoint_public_access: false",
+    );
+    c.require(
+        !p.eks.node_groups.is_empty(),
+        "eks.node_groups",
+        "there are no node groups",
+        "add at least one on_demand group",
+    );
+    c.require(
+        p.eks.node_groups.iter().any(|g| g.capacity == Capacity::OnDemand),
+        "eks.node_groups",
+        "no on_demand node group: the api and cluster services only run on on-demand nodes (spot nodes are tainted for workers)",
+        "add a node group with `capacity: on_demand`",
+    );
+    for (i, g) in p.eks.node_groups.iter().enumerate() {
+        let key = format!("eks.node_groups[{i}]");
+        let label_ok = !g.name.is_empty()
+            && g.name.len() <= 20
+            && g.name.starts_with(|ch: char| ch.is_ascii_lowercase())
+            && g.name
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+        c.require(
+            label_ok,
+            format!("{key}.name"),
+            format!("`{}` is not a node group name", g.name),
+            "allowed: lowercase letters, digits and `-`, at most 20, starting with a letter",
+        );
+        c.require(
+            p.eks
+                .node_groups
+                .iter()
+                .filter(|o| o.name == g.name)
+                .count()
+                == 1,
+            format!("{key}.name"),
+            format!("two node groups are named `{}`", g.name),
+            "node group names must be unique",
+        );
+        c.require(
+            !g.instance_types.is_empty(),
+            format!("{key}.instance_types"),
+            "no instance types",
+            "list at least one, e.g. [m6i.large]",
+        );
+        c.require(
+            g.min <= g.desired && g.desired <= g.max,
+            format!("{key}.min"),
+            format!(
+                "min ({}) <= desired ({}) <= max ({}) does not hold",
+                g.min, g.desired, g.max
+            ),
+            "set min <= desired <= max",
+        );
+        c.require(
+            g.max >= 1,
+            format!("{key}.max"),
+            "max must be at least 1",
+            "allowed: 1 or more",
+        );
+        c.range(g.disk_gib, 20, 1000, &format!("{key}.disk_gib"));
+    }
+
+    // queue
+    let q = &p.queue;
+    c.range(
+        q.visibility_timeout_seconds,
+        0,
+        43_200,
+        "queue.visibility_timeout_seconds",
+    );
+    c.range(
+        q.message_retention_seconds,
+        60,
+        1_209_600,
+        "queue.message_retention_seconds",
+    );
+    c.range(
+        q.dlq_max_receive_count,
+        1,
+        1000,
+        "queue.dlq_max_receive_count",
+    );
+    c.range(
+        q.dlq_retention_seconds,
+        60,
+        1_209_600,
+        "queue.dlq_retention_seconds",
+    );
+    c.require(
+        q.visibility_timeout_seconds > p.runtime.drain_timeout_seconds,
+        "queue.visibility_timeout_seconds",
+        format!(
+            "the visibility timeout ({}s) must exceed runtime.drain_timeout_seconds ({}s), or a batch still being drained is handed to a second worker",
+            q.visibility_timeout_seconds, p.runtime.drain_timeout_seconds
+        ),
+        "raise the visibility timeout or lower the drain timeout",
+    );
+
+    // storage
+    let s = &p.storage;
+    c.range(s.expire_after_days, 1, 3650, "storage.expire_after_days");
+    c.range(
+        s.noncurrent_version_expire_days,
+        1,
+        3650,
+        "storage.noncurrent_version_expire_days",
+    );
+    let prefix_ok = s.drop_prefix.ends_with('/')
+        && s.drop_prefix.len() > 1
+        && !s.drop_prefix.starts_with('/')
+        && s.drop_prefix
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '/' | '-' | '_' | '.'));
+    c.require(
+        prefix_ok,
+        "storage.drop_prefix",
+        format!("`{}` is not a key prefix", s.drop_prefix),
+        "write it like `drop/` (letters, digits, `-_./`, ending in `/`)",
+    );
+
+    // runtime
+    let r = &p.runtime;
+    c.replicas(r.api.replicas, "runtime.api.replicas", 1);
+    c.replicas(r.worker.replicas, "runtime.worker.replicas", 0);
+    c.resources(&r.api.resources, "runtime.api.resources");
+    c.resources(&r.worker.resources, "runtime.worker.resources");
+    c.range(
+        r.api.target_cpu_percent,
+        10,
+        95,
+        "runtime.api.target_cpu_percent",
+    );
+    for (pdb, key) in [
+        (r.api.pdb, "runtime.api.pdb"),
+        (r.worker.pdb, "runtime.worker.pdb"),
+    ] {
+        c.require(
+            !pdb.enabled || pdb.max_unavailable >= 1,
+            format!("{key}.max_unavailable"),
+            "a PodDisruptionBudget with max_unavailable 0 blocks every node drain",
+            "allowed: 1 or more",
+        );
+    }
+    c.require(
+        !r.api.spread_across_zones || r.api.replicas.min as usize >= usize::from(p.network.az_count),
+        "runtime.api.replicas.min",
+        format!(
+            "spread_across_zones needs at least one api replica per zone ({}), but replicas.min is {}",
+            p.network.az_count, r.api.replicas.min
+        ),
+        "raise replicas.min or set spread_across_zones: false",
+    );
+    c.range(r.api.db_pool_size, 1, 200, "runtime.api.db_pool_size");
+    c.range(r.api.read_pool_size, 1, 200, "runtime.api.read_pool_size");
+    c.range(r.worker.db_pool_size, 1, 200, "runtime.worker.db_pool_size");
+    c.range(r.worker.concurrency, 1, 64, "runtime.worker.concurrency");
+    c.range(
+        r.worker.messages_per_replica,
+        1,
+        10_000,
+        "runtime.worker.messages_per_replica",
+    );
+    c.range(
+        r.worker.polling_interval_seconds,
+        5,
+        3600,
+        "runtime.worker.polling_interval_seconds",
+    );
+    c.range(
+        r.worker.cooldown_seconds,
+        0,
+        86_400,
+        "runtime.worker.cooldown_seconds",
+    );
+    c.range(
+        r.drain_timeout_seconds,
+        1,
+        3600,
+        "runtime.drain_timeout_seconds",
+    );
+    c.range(r.max_range_days, 1, 3660, "runtime.max_range_days");
+    c.require(
+        r.max_batch_bytes >= 1 << 20,
+        "runtime.max_batch_bytes",
+        format!("{} bytes is too small for a batch", r.max_batch_bytes),
+        "allowed: at least 1048576 (1 MiB)",
+    );
+    if let Some(host) = &r.ingress.host {
+        let ok = host.len() <= 253
+            && host.split('.').count() >= 2
+            && host.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+            });
+        c.require(
+            ok,
+            "runtime.ingress.host",
+            format!("`{host}` is not a DNS name"),
+            "write it like `rates.example.com`",
+        );
+    }
+    if let Some(arn) = &r.ingress.certificate_arn {
+        c.require(
+            arn.starts_with("arn:aws:acm:"),
+            "runtime.ingress.certificate_arn",
+            format!("`{arn}` is not an ACM certificate ARN"),
+            "write it like arn:aws:acm:REGION:ACCOUNT:certificate/ID",
+        );
+    }
+
+    // observability
+    let o = &p.observability;
+    let ns_ok = !o.metrics_namespace.is_empty()
+        && o.metrics_namespace.len() <= 255
+        && !o.metrics_namespace.starts_with("AWS/")
+        && o.metrics_namespace.chars().all(|ch| {
+            ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_' | '/' | '#' | ':')
+        });
+    c.require(
+        ns_ok,
+        "observability.metrics_namespace",
+        format!(
+            "`{}` is not a custom CloudWatch namespace",
+            o.metrics_namespace
+        ),
+        "letters, digits and .-_/#:, not starting with AWS/",
+    );
+    c.require(
+        !o.metric_dimensions.contains_key("Environment"),
+        "observability.metric_dimensions",
+        "`Environment` is set by envctl to the environment's name",
+        "remove it from metric_dimensions",
+    );
+    c.require(
+        o.metric_dimensions.len() <= 8,
+        "observability.metric_dimensions",
+        "too many dimensions",
+        "allowed: at most 8 (CloudWatch allows 30, EMF lines stay small)",
+    );
+    for (i, email) in o.alarm_emails.iter().enumerate() {
+        c.require(
+            email.contains('@') && !email.contains(char::is_whitespace),
+            format!("observability.alarm_emails[{i}]"),
+            format!("`{email}` is not an e-mail address"),
+            "write it like ops@example.com",
+        );
+    }
+
+    // alarms
+    let a = &p.alarms;
+    c.require(
+        a.period_seconds == 10
+            || a.period_seconds == 30
+            || (a.period_seconds >= 60 && a.period_seconds % 60 == 0),
+        "alarms.period_seconds",
+        format!("{} is not a CloudWatch alarm period", a.period_seconds),
+        "allowed: 10, 30, or a multiple of 60",
+    );
+    c.range(a.evaluation_periods, 1, 100, "alarms.evaluation_periods");
+    c.require(
+        a.datapoints_to_alarm >= 1 && a.datapoints_to_alarm <= a.evaluation_periods,
+        "alarms.datapoints_to_alarm",
+        format!(
+            "datapoints_to_alarm ({}) must be between 1 and evaluation_periods ({})",
+            a.datapoints_to_alarm, a.evaluation_periods
+        ),
+        "set 1 <= datapoints_to_alarm <= evaluation_periods",
+    );
+    c.range(a.api_5xx_percent, 0.0, 100.0, "alarms.api_5xx_percent");
+    c.range(
+        a.database_cpu_percent,
+        1.0,
+        100.0,
+        "alarms.database_cpu_percent",
+    );
+    c.require(
+        a.api_p99_latency_ms > 0.0,
+        "alarms.api_p99_latency_ms",
+        "must be positive",
+        "allowed: milliseconds > 0",
+    );
+    c.require(
+        a.database_free_storage_gib < p.database.allocated_storage_gib,
+        "alarms.database_free_storage_gib",
+        format!(
+            "the free-storage alarm ({} GiB) would fire on a fresh {} GiB database",
+            a.database_free_storage_gib, p.database.allocated_storage_gib
+        ),
+        "set it below database.allocated_storage_gib",
+    );
+    let nodes_min: u32 = p.eks.node_groups.iter().map(|g| g.min).sum();
+    c.require(
+        a.min_nodes <= nodes_min,
+        "alarms.min_nodes",
+        format!("min_nodes ({}) is above the node groups' total minimum ({nodes_min}); the alarm would fire when idle", a.min_nodes),
+        "set it at most the sum of eks.node_groups[*].min",
+    );
+
+    // tags
+    for (k, v) in &p.tags {
+        c.require(
+            !k.is_empty() && k.len() <= 128 && !k.starts_with("aws:") && v.len() <= 256,
+            format!("tags.{k}"),
+            format!("`{k}` is not a usable AWS tag"),
+            "keys 1-128 characters not starting with aws:, values at most 256",
+        );
+        c.require(
+            !["Project", "Environment", "ManagedBy"].contains(&k.as_str()),
+            format!("tags.{k}"),
+            format!("`{k}` is set by envctl"),
+            "remove it; envctl tags every resource with Project, Environment and ManagedBy",
+        );
+    }
+
+    c.problems
+}
