@@ -4,6 +4,8 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod error;
+pub mod profile;
+pub mod render;
 pub mod ui;
 pub mod run;
 
