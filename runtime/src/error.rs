@@ -39,6 +39,13 @@ pub enum Error {
     #[error("payload too large: the limit is {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: u64 },
 
+    /// The request body's Content-Type is not one this route accepts.
+    #[error("unsupported Content-Type `{content_type}`: expected {expected}")]
+    UnsupportedMediaType {
+        content_type: String,
+        expected: &'static str,
+    },
+
     /// The service cannot take the request now (draining, dependency down).
     #[error("unavailable: {message}")]
     Unavailable { message: String },
@@ -105,6 +112,7 @@ impl Error {
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config { .. }
             | Error::Database { .. }
@@ -124,6 +132,7 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::Conflict { .. } => "conflict",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Unavailable { .. } => "unavailable",
             Error::Database { .. } | Error::Migrate { .. } | Error::Io { .. } | Error::Other(_) => {
                 "internal"

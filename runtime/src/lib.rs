@@ -1,6 +1,7 @@
 //! The rates runtime: atomic freight-price batch ingestion and the rates query API.
 
 pub mod app;
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod date_range;

@@ -1,0 +1,153 @@
+//! Batch ingestion: streamed uploads are staged durably and queued (upload),
+//! workers take them with a lease and commit each in one transaction (worker),
+//! and the status endpoints report on them. Backends: PostgreSQL by default, or
+//! S3 + SQS (with object-drop ingestion).
+
+pub mod emf;
+pub mod observe;
+pub mod payload;
+pub mod price_row;
+pub mod queue;
+pub mod record;
+pub mod settings;
+pub mod sqs;
+pub mod staging;
+pub mod status;
+pub mod upload;
+pub mod worker;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use sqlx::PgPool;
+use tokio::sync::OnceCell;
+
+pub use record::{BatchStatus, BatchView};
+pub use settings::{BatchSettings, QueueBackend};
+
+use crate::error::Result;
+use crate::metrics::Metrics;
+use emf::Emf;
+use observe::BatchObserver;
+use queue::{PgQueue, Queue};
+use staging::StagingStore;
+
+/// The ingestion side's shared handles. Cheap to clone. AWS clients (SQS
+/// backend) are created on first use, so constructing this never blocks.
+#[derive(Clone)]
+pub struct Ingest {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    settings: BatchSettings,
+    observer: BatchObserver,
+    backend: OnceCell<Backend>,
+}
+
+/// Where jobs and payloads go.
+pub struct Backend {
+    pub queue: Queue,
+    pub staging: StagingStore,
+}
+
+impl Ingest {
+    pub fn new(settings: BatchSettings, pool: PgPool, metrics: Metrics) -> Ingest {
+        let emf = Emf::new(
+            settings.metrics_namespace.clone(),
+            settings.metrics_dimensions.clone(),
+        );
+        Ingest {
+            inner: Arc::new(Inner {
+                pool,
+                settings,
+                observer: BatchObserver::new(metrics, emf),
+                backend: OnceCell::new(),
+            }),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    pub fn settings(&self) -> &BatchSettings {
+        &self.inner.settings
+    }
+
+    pub fn observer(&self) -> &BatchObserver {
+        &self.inner.observer
+    }
+
+    /// The queue and staging store, connecting to AWS on first use.
+    pub async fn backend(&self) -> Result<&Backend> {
+        self.inner
+            .backend
+            .get_or_try_init(|| async {
+                match &self.inner.settings.backend {
+                    QueueBackend::Postgres => Ok(Backend {
+                        queue: Queue::Postgres(PgQueue::new(self.inner.pool.clone())),
+                        staging: StagingStore::Postgres,
+                    }),
+                    QueueBackend::Sqs {
+                        queue_url,
+                        bucket,
+                        drop_prefix,
+                    } => {
+                        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                            .load()
+                            .await;
+                        // A custom endpoint (an emulator, a VPC endpoint) needs
+                        // path-style bucket addressing.
+                        let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
+                            .force_path_style(sdk.endpoint_url().is_some())
+                            .build();
+                        let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+                        let sqs = aws_sdk_sqs::Client::new(&sdk);
+                        Ok(Backend {
+                            queue: Queue::Sqs(sqs::SqsQueue::new(
+                                sqs,
+                                queue_url.clone(),
+                                self.inner.pool.clone(),
+                                drop_prefix.clone(),
+                            )),
+                            staging: StagingStore::S3 {
+                                client: s3,
+                                bucket: bucket.clone(),
+                            },
+                        })
+                    }
+                }
+            })
+            .await
+    }
+}
+
+/// The batch routes (`POST /batches`, `GET /batches`, `GET /batches/{id}`),
+/// with their own state so they merge into any router.
+pub fn routes<S: Clone + Send + Sync + 'static>(ingest: Ingest) -> Router<S> {
+    Router::new()
+        .route(
+            "/batches",
+            post(upload::create_batch).get(status::list_batches),
+        )
+        .route("/batches/{id}", get(status::get_batch))
+        .with_state(ingest)
+}
+
+/// The OpenAPI paths and schemas of the batch routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(upload::create_batch, status::get_batch, status::list_batches),
+    components(schemas(
+        upload::BatchAccepted,
+        record::BatchView,
+        record::BatchStatus,
+        price_row::RowError,
+        status::BatchList,
+    )),
+    tags((name = "batches", description = "Upload price batches and follow them to commit"))
+)]
+pub struct BatchApi;

@@ -1,0 +1,127 @@
+//! What the ingestion side reports: Prometheus metrics (on the app's registry,
+//! served at /metrics) and the same numbers as CloudWatch EMF log lines.
+
+use serde_json::{json, Map};
+use uuid::Uuid;
+
+use super::emf::{Emf, EmfMetric};
+use super::record::BatchStatus;
+use crate::metrics::Metrics;
+
+/// Batch duration buckets (seconds): from sub-second small batches to
+/// multi-minute million-row ones.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+/// Throughput buckets (rows per second).
+pub const ROWS_PER_SECOND_BUCKETS: &[f64] = &[
+    1_000.0,
+    5_000.0,
+    10_000.0,
+    25_000.0,
+    50_000.0,
+    100_000.0,
+    200_000.0,
+    400_000.0,
+    800_000.0,
+    1_600_000.0,
+];
+
+/// Records batch outcomes and queue state.
+#[derive(Clone)]
+pub struct BatchObserver {
+    metrics: Metrics,
+    emf: Emf,
+}
+
+impl BatchObserver {
+    pub fn new(metrics: Metrics, emf: Emf) -> BatchObserver {
+        BatchObserver { metrics, emf }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// A batch reached a final status.
+    pub fn finished(&self, id: Uuid, status: BatchStatus, rows: u64, seconds: f64) {
+        let status_label = [("status", status.as_str().to_string())];
+        self.metrics
+            .increment_counter("rates_batches_total", &status_label, 1);
+        self.metrics
+            .record_histogram("rates_batch_duration_seconds", &status_label, seconds);
+        let mut emf_metrics = vec![
+            EmfMetric {
+                name: match status {
+                    BatchStatus::Committed => "BatchesCommitted",
+                    BatchStatus::Rejected => "BatchesRejected",
+                    _ => "BatchesFailed",
+                },
+                value: 1.0,
+                unit: "Count",
+            },
+            EmfMetric {
+                name: "BatchDuration",
+                value: seconds,
+                unit: "Seconds",
+            },
+        ];
+        if status == BatchStatus::Committed {
+            let per_second = if seconds > 0.0 {
+                rows as f64 / seconds
+            } else {
+                0.0
+            };
+            self.metrics
+                .increment_counter("rates_batch_rows_ingested_total", &[], rows);
+            self.metrics
+                .record_histogram("rates_batch_rows_per_second", &[], per_second);
+            emf_metrics.push(EmfMetric {
+                name: "RowsIngested",
+                value: rows as f64,
+                unit: "Count",
+            });
+            emf_metrics.push(EmfMetric {
+                name: "RowsPerSecond",
+                value: per_second,
+                unit: "Count/Second",
+            });
+        }
+        let mut props = Map::new();
+        props.insert("message".into(), json!("batch metrics"));
+        props.insert("batch_id".into(), json!(id.to_string()));
+        props.insert("status".into(), json!(status.as_str()));
+        self.emf.emit(&emf_metrics, props);
+    }
+
+    /// A failed attempt that will be retried.
+    pub fn retried(&self) {
+        self.metrics
+            .increment_counter("rates_batch_retries_total", &[], 1);
+    }
+
+    /// The queue's depth and the age of its oldest batch.
+    pub fn queue(&self, depth: i64, oldest_seconds: f64) {
+        self.metrics
+            .set_gauge("rates_batch_queue_depth", &[], depth as f64);
+        self.metrics
+            .set_gauge("rates_batch_oldest_queued_age_seconds", &[], oldest_seconds);
+        let mut props = Map::new();
+        props.insert("message".into(), json!("queue metrics"));
+        self.emf.emit(
+            &[
+                EmfMetric {
+                    name: "QueueDepth",
+                    value: depth as f64,
+                    unit: "Count",
+                },
+                EmfMetric {
+                    name: "OldestQueuedAge",
+                    value: oldest_seconds,
+                    unit: "Seconds",
+                },
+            ],
+            props,
+        );
+    }
+}

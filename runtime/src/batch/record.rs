@@ -1,0 +1,288 @@
+//! The batch record: one row of `batches`, its status and the JSON view the
+//! status endpoints return.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use super::payload::Format;
+use super::price_row::RowError;
+use crate::error::{DbContext, Error, Result};
+
+/// Where a batch is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchStatus {
+    /// Staged and waiting for a worker.
+    Queued,
+    /// A worker holds it (a lease or an SQS receive).
+    Processing,
+    /// Every row is in `prices`.
+    Committed,
+    /// The payload has errors; nothing was inserted.
+    Rejected,
+    /// Infrastructure failures exhausted the retries; nothing was inserted.
+    Failed,
+}
+
+impl BatchStatus {
+    pub const ALL: [BatchStatus; 5] = [
+        BatchStatus::Queued,
+        BatchStatus::Processing,
+        BatchStatus::Committed,
+        BatchStatus::Rejected,
+        BatchStatus::Failed,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BatchStatus::Queued => "queued",
+            BatchStatus::Processing => "processing",
+            BatchStatus::Committed => "committed",
+            BatchStatus::Rejected => "rejected",
+            BatchStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<BatchStatus> {
+        BatchStatus::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            BatchStatus::Committed | BatchStatus::Rejected | BatchStatus::Failed
+        )
+    }
+}
+
+/// Where a batch came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Upload,
+    ObjectDrop,
+}
+
+impl Source {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Source::Upload => "upload",
+            Source::ObjectDrop => "object_drop",
+        }
+    }
+}
+
+/// A batch about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewBatch {
+    pub id: Uuid,
+    pub idempotency_key: Option<String>,
+    pub content_hash: String,
+    pub format: Format,
+    pub source: Source,
+    pub payload_location: String,
+    pub size_bytes: u64,
+}
+
+/// What an existing idempotency key refers to.
+#[derive(Debug, Clone)]
+pub struct KeyedBatch {
+    pub id: Uuid,
+    pub content_hash: String,
+}
+
+/// The status document of a batch (`GET /batches/{id}`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BatchView {
+    pub id: Uuid,
+    pub status: BatchStatus,
+    /// Where to poll this document.
+    pub status_url: String,
+    /// The Idempotency-Key it was uploaded with, or `s3://bucket/key#etag` for object drops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// `csv` or `ndjson`.
+    pub format: String,
+    /// `upload` or `object_drop`.
+    pub source: String,
+    pub size_bytes: i64,
+    /// Rows inserted (committed) or parsed (rejected); absent before processing ends.
+    pub row_count: Option<i64>,
+    /// How many errors the payload has in total (rejected only).
+    pub error_count: Option<i64>,
+    /// The first errors, by line (rejected only).
+    pub errors: Vec<RowError>,
+    /// Why the batch failed, or the last failure that was retried.
+    pub failure: Option<String>,
+    /// How many times a worker took the batch.
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Seconds from the worker's last start to the final status.
+    pub duration_seconds: Option<f64>,
+}
+
+/// The URL path of a batch's status document.
+pub fn status_url(id: Uuid) -> String {
+    format!("/batches/{id}")
+}
+
+const VIEW_COLUMNS: &str = "id, status, idempotency_key, format, source, size_bytes, row_count, \
+    error_count, errors, failure, attempts, created_at, started_at, finished_at";
+
+fn view_from_row(row: &sqlx::postgres::PgRow) -> Result<BatchView> {
+    let id: Uuid = row.get("id");
+    let status: String = row.get("status");
+    let errors: Option<serde_json::Value> = row.get("errors");
+    let errors = match errors {
+        Some(value) => serde_json::from_value::<Vec<StoredError>>(value)
+            .map_err(|e| Error::Other(format!("batch {id}: stored errors are unreadable: {e}")))?
+            .into_iter()
+            .map(|e| RowError {
+                line: e.line,
+                column: e.column,
+                value: e.value,
+                reason: e.reason,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let started_at: Option<DateTime<Utc>> = row.get("started_at");
+    let finished_at: Option<DateTime<Utc>> = row.get("finished_at");
+    Ok(BatchView {
+        id,
+        status: BatchStatus::parse(&status)
+            .ok_or_else(|| Error::Other(format!("batch {id} has unknown status `{status}`")))?,
+        status_url: status_url(id),
+        idempotency_key: row.get("idempotency_key"),
+        format: row.get("format"),
+        source: row.get("source"),
+        size_bytes: row.get("size_bytes"),
+        row_count: row.get("row_count"),
+        error_count: row.get("error_count"),
+        errors,
+        failure: row.get("failure"),
+        attempts: row.get("attempts"),
+        created_at: row.get("created_at"),
+        started_at,
+        finished_at,
+        duration_seconds: match (started_at, finished_at) {
+            (Some(s), Some(f)) => Some((f - s).num_milliseconds() as f64 / 1000.0),
+            _ => None,
+        },
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct StoredError {
+    line: u64,
+    column: String,
+    value: String,
+    reason: String,
+}
+
+/// Records a new queued batch. Returns false when its idempotency key is
+/// already taken (a concurrent upload won).
+pub async fn insert(conn: &mut PgConnection, batch: &NewBatch) -> Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO batches (id, idempotency_key, content_hash, format, source, payload_location, size_bytes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(batch.id)
+    .bind(&batch.idempotency_key)
+    .bind(&batch.content_hash)
+    .bind(batch.format.as_str())
+    .bind(batch.source.as_str())
+    .bind(&batch.payload_location)
+    .bind(batch.size_bytes as i64)
+    .execute(conn)
+    .await
+    .db("recording the batch")?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// The batch an idempotency key names, if any.
+pub async fn find_by_key(pool: &PgPool, key: &str) -> Result<Option<KeyedBatch>> {
+    let row = sqlx::query("SELECT id, content_hash FROM batches WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+        .db("looking up the idempotency key")?;
+    Ok(row.map(|r| KeyedBatch {
+        id: r.get("id"),
+        content_hash: r.get("content_hash"),
+    }))
+}
+
+/// The status document of one batch.
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<BatchView>> {
+    let row = sqlx::query(&format!("SELECT {VIEW_COLUMNS} FROM batches WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .db("reading the batch")?;
+    row.as_ref().map(view_from_row).transpose()
+}
+
+/// The most recent batches, newest first, optionally of one status.
+pub async fn list(
+    pool: &PgPool,
+    status: Option<BatchStatus>,
+    limit: i64,
+) -> Result<Vec<BatchView>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {VIEW_COLUMNS} FROM batches
+         WHERE ($1::text IS NULL OR status = $1)
+         ORDER BY created_at DESC, id DESC
+         LIMIT $2"
+    ))
+    .bind(status.map(|s| s.as_str()))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .db("listing batches")?;
+    rows.iter().map(view_from_row).collect()
+}
+
+/// What the worker needs to know about a batch it is about to process.
+#[derive(Debug, Clone)]
+pub struct WorkItem {
+    pub id: Uuid,
+    pub status: BatchStatus,
+    pub format: Format,
+    pub payload_location: String,
+    pub content_hash: String,
+    pub source: String,
+}
+
+/// Locks the batch row for the rest of `conn`'s transaction, so that no other
+/// worker can commit or reject it at the same time.
+pub async fn lock_for_work(conn: &mut PgConnection, id: Uuid) -> Result<Option<WorkItem>> {
+    let row = sqlx::query(
+        "SELECT id, status, format, payload_location, content_hash, source
+         FROM batches WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .db("locking the batch")?;
+    row.map(|r| {
+        let status: String = r.get("status");
+        let format: String = r.get("format");
+        Ok(WorkItem {
+            id,
+            status: BatchStatus::parse(&status)
+                .ok_or_else(|| Error::Other(format!("batch {id} has unknown status `{status}`")))?,
+            format: Format::parse(&format)
+                .ok_or_else(|| Error::Other(format!("batch {id} has unknown format `{format}`")))?,
+            payload_location: r.get("payload_location"),
+            content_hash: r.get("content_hash"),
+            source: r.get("source"),
+        })
+    })
+    .transpose()
+}

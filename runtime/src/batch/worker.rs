@@ -1,0 +1,486 @@
+//! The batch worker: takes jobs from the queue with a lease, and commits or
+//! rejects each batch in ONE transaction (COPY into a temporary table,
+//! set-wise validation, insert into `prices`, mark final). Several loops may
+//! run per process and several processes at once; on shutdown no new job is
+//! taken and the batch in hand finishes within the drain timeout or is rolled
+//! back and handed back to the queue.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::{Connection, PgConnection, Row};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::payload::{Parsed, PayloadParser};
+use super::price_row::RowError;
+use super::queue::{self, Claim, Lease, Queue};
+use super::record::{self, BatchStatus};
+use super::staging::{self, StagingStore};
+use super::Ingest;
+use crate::error::{DbContext, Error, Result};
+
+/// How a batch left the worker's hands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Committed {
+        rows: u64,
+    },
+    Rejected {
+        rows: u64,
+        errors: u64,
+    },
+    /// Already final (a redelivery) or gone: the job was dropped.
+    Skipped,
+    /// The lease was lost to another worker before commit: rolled back.
+    LeaseLost,
+}
+
+/// Runs `concurrency` worker loops until `shutdown` is cancelled and the
+/// batches in hand are finished (or handed back after `drain_timeout`).
+pub async fn run(
+    ingest: Ingest,
+    shutdown: CancellationToken,
+    drain_timeout: Duration,
+) -> Result<()> {
+    // Fail fast on a bad backend configuration rather than in every loop.
+    ingest.backend().await?;
+    let wake = Arc::new(Notify::new());
+    let listener = tokio::spawn(listen(ingest.clone(), wake.clone(), shutdown.clone()));
+    let sampler = tokio::spawn(sample_queue(ingest.clone(), shutdown.clone()));
+    let loops: Vec<_> = (0..ingest.settings().worker_concurrency)
+        .map(|n| {
+            tokio::spawn(work_loop(
+                ingest.clone(),
+                n,
+                wake.clone(),
+                shutdown.clone(),
+                drain_timeout,
+            ))
+        })
+        .collect();
+    tracing::info!(
+        concurrency = ingest.settings().worker_concurrency,
+        "batch worker started"
+    );
+    for handle in loops {
+        if let Err(e) = handle.await {
+            tracing::error!(error = %e, "a worker loop panicked");
+        }
+    }
+    listener.abort();
+    sampler.abort();
+    tracing::info!("batch worker stopped");
+    Ok(())
+}
+
+/// Wakes idle loops when an upload NOTIFYs (PostgreSQL backend); they also
+/// poll, so a lost notification only costs latency.
+async fn listen(ingest: Ingest, wake: Arc<Notify>, shutdown: CancellationToken) {
+    if !matches!(ingest.settings().backend, super::QueueBackend::Postgres) {
+        return;
+    }
+    loop {
+        let result: Result<()> = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(ingest.pool())
+                .await
+                .db("listening for new batches")?;
+            listener
+                .listen(queue::NOTIFY_CHANNEL)
+                .await
+                .db("listening for new batches")?;
+            loop {
+                listener.recv().await.db("listening for new batches")?;
+                wake.notify_waiters();
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "lost the notification connection; polling until it is back");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// Publishes the queue depth and the oldest queued batch's age.
+pub async fn sample_queue(ingest: Ingest, shutdown: CancellationToken) {
+    loop {
+        match queue::depth(ingest.pool()).await {
+            Ok((depth, oldest)) => ingest.observer().queue(depth, oldest),
+            Err(e) => tracing::warn!(error = %e, "could not measure the batch queue"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(15)) => {}
+        }
+    }
+}
+
+async fn work_loop(
+    ingest: Ingest,
+    n: u32,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+    drain_timeout: Duration,
+) {
+    let settings = ingest.settings().clone();
+    let mut failures = 0u32;
+    while !shutdown.is_cancelled() {
+        let backend = match ingest.backend().await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "batch backend unavailable");
+                sleep_or_stop(&shutdown, Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        // Register interest before looking, so an upload landing in between
+        // still wakes us.
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let claim = tokio::select! {
+            claim = backend.queue.claim(&settings) => claim,
+            () = shutdown.cancelled() => break,
+        };
+        match claim {
+            Ok(Claim::Job(lease)) => {
+                failures = 0;
+                handle(&ingest, &backend.queue, lease, &shutdown, drain_timeout).await;
+            }
+            Ok(Claim::Handled) => failures = 0,
+            Ok(Claim::Empty) => {
+                failures = 0;
+                tokio::select! {
+                    () = &mut notified => {}
+                    () = tokio::time::sleep(settings.poll_interval) => {}
+                    () = shutdown.cancelled() => break,
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                let delay = Duration::from_millis(250 * 2u64.pow(failures.min(5)));
+                tracing::warn!(error = %e, worker = n, retry_in_ms = delay.as_millis() as u64, "could not claim a job");
+                sleep_or_stop(&shutdown, delay).await;
+            }
+        }
+    }
+}
+
+async fn sleep_or_stop(shutdown: &CancellationToken, delay: Duration) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = tokio::time::sleep(delay) => {}
+    }
+}
+
+/// Processes one claimed batch: renews the lease meanwhile, honours the drain
+/// timeout, and settles the job whatever happens.
+async fn handle(
+    ingest: &Ingest,
+    queue: &Queue,
+    lease: Lease,
+    shutdown: &CancellationToken,
+    drain_timeout: Duration,
+) {
+    let settings = ingest.settings();
+    let started = Instant::now();
+    let id = lease.batch_id;
+    tracing::info!(batch_id = %id, attempt = lease.attempt, "processing batch");
+    let work = process(ingest, queue, &lease);
+    tokio::pin!(work);
+    let renew = async {
+        let every = settings.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match queue.renew(&lease, settings).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(batch_id = %id, "lease lost while processing; the commit will be refused")
+                }
+                Err(e) => tracing::warn!(batch_id = %id, error = %e, "could not renew the lease"),
+            }
+        }
+    };
+    tokio::pin!(renew);
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(drain_timeout).await;
+    };
+    let result = tokio::select! {
+        result = &mut work => Some(result),
+        () = &mut renew => None,
+        () = deadline => None,
+    };
+    let Some(result) = result else {
+        // Drain timeout: dropping the future drops its dedicated connection,
+        // so the server rolls the transaction back; then hand the job back.
+        drop(work);
+        tracing::warn!(batch_id = %id, "drain timeout reached mid-batch; rolled back and returned to the queue");
+        if let Err(e) = queue.release(ingest.pool(), &lease).await {
+            tracing::error!(batch_id = %id, error = %e, "could not hand the job back; it returns when its lease expires");
+        }
+        return;
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(Outcome::Committed { rows }) => {
+            tracing::info!(batch_id = %id, rows, seconds, "batch committed");
+            ingest
+                .observer()
+                .finished(id, BatchStatus::Committed, rows, seconds);
+            settle_after_commit(ingest, queue, &lease).await;
+        }
+        Ok(Outcome::Rejected { rows, errors }) => {
+            tracing::info!(batch_id = %id, rows, errors, seconds, "batch rejected");
+            ingest
+                .observer()
+                .finished(id, BatchStatus::Rejected, rows, seconds);
+            settle_after_commit(ingest, queue, &lease).await;
+        }
+        Ok(Outcome::Skipped) => {
+            if let Err(e) = queue.discard(ingest.pool(), &lease).await {
+                tracing::warn!(batch_id = %id, error = %e, "could not drop the job of a finished batch");
+            }
+        }
+        Ok(Outcome::LeaseLost) => {
+            tracing::warn!(batch_id = %id, "lease lost before commit; rolled back, another worker owns the job");
+        }
+        Err(e) => {
+            let message = e.to_string();
+            tracing::error!(batch_id = %id, attempt = lease.attempt, error = %message, "batch attempt failed");
+            match queue
+                .retry_or_fail(ingest.pool(), &lease, &message, settings)
+                .await
+            {
+                Ok(true) => ingest
+                    .observer()
+                    .finished(id, BatchStatus::Failed, 0, seconds),
+                Ok(false) => ingest.observer().retried(),
+                Err(e) => {
+                    tracing::error!(batch_id = %id, error = %e, "could not record the failed attempt; the job returns when its lease expires")
+                }
+            }
+        }
+    }
+}
+
+async fn settle_after_commit(ingest: &Ingest, queue: &Queue, lease: &Lease) {
+    if let Err(e) = queue.after_commit(lease).await {
+        tracing::warn!(batch_id = %lease.batch_id, error = %e, "could not acknowledge the job; a redelivery will find the batch final");
+    }
+    // Uploaded payloads staged in S3 are ours to delete; dropped objects are not.
+    if let Ok(backend) = ingest.backend().await {
+        if let StagingStore::S3 { .. } = backend.staging {
+            let location = format!(
+                "s3://{}/batches/{}",
+                match &backend.staging {
+                    StagingStore::S3 { bucket, .. } => bucket.as_str(),
+                    StagingStore::Postgres => "",
+                },
+                lease.batch_id
+            );
+            staging::discard(&backend.staging, &location).await;
+        }
+    }
+}
+
+/// The rows COPY sends per message.
+const COPY_BUFFER_BYTES: usize = 512 * 1024;
+
+/// One batch, one transaction. Infrastructure problems return `Err` (the job is
+/// retried); problems with the payload reject the batch.
+async fn process(ingest: &Ingest, queue: &Queue, lease: &Lease) -> Result<Outcome> {
+    let id = lease.batch_id;
+    let settings = ingest.settings();
+    let backend = ingest.backend().await?;
+    // A dedicated connection: if this future is dropped (drain timeout) the
+    // socket closes and the server rolls back at once.
+    let mut conn = PgConnection::connect_with(&ingest.pool().connect_options())
+        .await
+        .db("connecting for the batch transaction")?;
+    let mut tx = conn.begin().await.db("starting the batch transaction")?;
+    let Some(item) = record::lock_for_work(&mut tx, id).await? else {
+        tracing::warn!(batch_id = %id, "job for a batch that does not exist; dropping it");
+        return Ok(Outcome::Skipped);
+    };
+    if item.status.is_final() {
+        return Ok(Outcome::Skipped);
+    }
+    sqlx::query(
+        "CREATE TEMPORARY TABLE batch_rows (
+             line      bigint  NOT NULL,
+             orig_code char(5) NOT NULL,
+             dest_code char(5) NOT NULL,
+             day       date    NOT NULL,
+             price     integer NOT NULL
+         ) ON COMMIT DROP",
+    )
+    .execute(&mut *tx)
+    .await
+    .db("creating the staging table")?;
+
+    let etag = (item.source == "object_drop").then_some(item.content_hash.as_str());
+    let reader = staging::open(
+        &backend.staging,
+        ingest.pool(),
+        id,
+        &item.payload_location,
+        etag,
+    )
+    .await?;
+    let mut parser = PayloadParser::new(item.format, reader);
+    let max_errors = settings.max_errors as usize;
+    let mut errors: Vec<RowError> = Vec::new();
+    let mut error_count: u64 = 0;
+    let mut parse_errors: u64 = 0;
+    let mut rows: u64 = 0;
+    let mut buf: Vec<u8> = Vec::with_capacity(COPY_BUFFER_BYTES + 1024);
+    let mut copy = tx
+        .copy_in_raw("COPY batch_rows (line, orig_code, dest_code, day, price) FROM STDIN")
+        .await
+        .db("starting COPY")?;
+    loop {
+        let next = match parser.next().await {
+            Ok(next) => next,
+            Err(e) => {
+                let _ = copy.abort("payload read failed").await;
+                return Err(Error::io(format!("reading the payload of batch {id}"), e));
+            }
+        };
+        match next {
+            None => break,
+            Some(Parsed::Row { line, row }) => {
+                rows += 1;
+                // Codes are validated ASCII and days/prices numeric: no COPY escaping needed.
+                let _ = writeln!(
+                    buf,
+                    "{line}\t{}\t{}\t{}\t{}",
+                    row.orig_code.as_str(),
+                    row.dest_code.as_str(),
+                    row.day.format("%Y-%m-%d"),
+                    row.price
+                );
+                if buf.len() >= COPY_BUFFER_BYTES {
+                    copy.send(std::mem::take(&mut buf))
+                        .await
+                        .db("streaming rows (COPY)")?;
+                    buf.reserve(COPY_BUFFER_BYTES + 1024);
+                }
+            }
+            Some(Parsed::Invalid(error)) => {
+                error_count += 1;
+                parse_errors += 1;
+                if errors.len() < max_errors {
+                    errors.push(error);
+                }
+            }
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf).await.db("streaming rows (COPY)")?;
+    }
+    copy.finish().await.db("finishing COPY")?;
+
+    // Set-wise: every port code must exist. Reported by line like parse errors.
+    let unknown = sqlx::query(
+        "WITH bad AS (
+             SELECT r.line, 'orig_code' AS col, r.orig_code AS value FROM batch_rows r
+             WHERE NOT EXISTS (SELECT 1 FROM ports p WHERE p.code = r.orig_code)
+             UNION ALL
+             SELECT r.line, 'dest_code', r.dest_code FROM batch_rows r
+             WHERE NOT EXISTS (SELECT 1 FROM ports p WHERE p.code = r.dest_code)
+         )
+         SELECT line, col, value::text AS value, count(*) OVER () AS total
+         FROM bad ORDER BY line, col LIMIT $1",
+    )
+    .bind(max_errors as i64)
+    .fetch_all(&mut *tx)
+    .await
+    .db("checking port codes")?;
+    if let Some(first) = unknown.first() {
+        error_count += first.get::<i64, _>("total") as u64;
+    }
+    for row in &unknown {
+        let value: String = row.get("value");
+        errors.push(RowError::new(
+            row.get::<i64, _>("line") as u64,
+            row.get::<String, _>("col"),
+            &value,
+            "unknown port code",
+        ));
+    }
+    if rows == 0 && error_count == 0 {
+        error_count = 1;
+        errors.push(RowError::new(1, "row", "", "the batch has no rows"));
+    }
+
+    let outcome = if error_count > 0 {
+        errors.sort_by(|a, b| {
+            a.line
+                .cmp(&b.line)
+                .then_with(|| column_rank(&a.column).cmp(&column_rank(&b.column)))
+        });
+        errors.truncate(max_errors);
+        let json = serde_json::to_value(&errors)
+            .map_err(|e| Error::Other(format!("encoding errors: {e}")))?;
+        sqlx::query(
+            "UPDATE batches SET status = 'rejected', row_count = $2, error_count = $3, errors = $4,
+                    failure = NULL, finished_at = now()
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind((rows + parse_errors) as i64)
+        .bind(error_count as i64)
+        .bind(json)
+        .execute(&mut *tx)
+        .await
+        .db("marking the batch rejected")?;
+        Outcome::Rejected {
+            rows,
+            errors: error_count,
+        }
+    } else {
+        let inserted = sqlx::query(
+            "INSERT INTO prices (orig_code, dest_code, day, price)
+             SELECT orig_code, dest_code, day, price FROM batch_rows",
+        )
+        .execute(&mut *tx)
+        .await
+        .db("inserting the batch into prices")?
+        .rows_affected();
+        // The one place a batch becomes committed.
+        sqlx::query(
+            "UPDATE batches SET status = 'committed', row_count = $2, error_count = 0,
+                    errors = NULL, failure = NULL, finished_at = now()
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(inserted as i64)
+        .execute(&mut *tx)
+        .await
+        .db("marking the batch committed")?;
+        Outcome::Committed { rows: inserted }
+    };
+    staging::delete_in(&mut tx, id).await?;
+    if !queue.complete_in(&mut tx, lease).await? {
+        tx.rollback()
+            .await
+            .db("rolling back after losing the lease")?;
+        return Ok(Outcome::LeaseLost);
+    }
+    tx.commit().await.db("committing the batch")?;
+    let _ = conn.close().await;
+    Ok(outcome)
+}
+
+fn column_rank(column: &str) -> usize {
+    ["header", "row", "orig_code", "dest_code", "day", "price"]
+        .iter()
+        .position(|c| *c == column)
+        .unwrap_or(usize::MAX)
+}
