@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod error;
+pub mod local;
 pub mod profile;
 pub mod render;
 pub mod ui;

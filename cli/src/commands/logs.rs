@@ -1,7 +1,25 @@
-//! `envctl logs`: show local process logs.
+//! `envctl logs ENV [api|worker|db]`: show (and follow) the logs of a local environment's processes.
 
 use std::process::ExitCode;
 
+use crate::cli::LogsArgs;
 use crate::context::Context;
+use crate::profile::{Profile, Target};
+use crate::{Error, Result};
 
-pub fn run(_ctx: &Context, _args: &crate::cli::LogsArgs) -> crate::Result<ExitCode> { Err(crate::Error::Prerequisite { message: "this command is not built yet".into(), help: None }) }
+/// Prints the logs of a `target: local` environment; AWS environments log to CloudWatch.
+pub fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
+    let profile = Profile::load(&ctx.root, &args.env)?;
+    match profile.target {
+        Target::Local => crate::local::logs(ctx, &profile, args),
+        Target::Aws => Err(Error::InvalidArgument {
+            what: "envctl logs".into(),
+            value: args.env.clone(),
+            message: format!(
+                "`{}` runs in AWS: its logs are in CloudWatch Logs (see `envctl status {}`); \
+                 `envctl logs` reads the logs of local environments",
+                args.env, args.env
+            ),
+        }),
+    }
+}

@@ -151,12 +151,11 @@ pub fn status(ctx: &Context, profile: &Profile) -> Result<ExitCode> {
 /// Row counts and times of a batch, from whichever of the usual fields the api gives.
 fn batch_details(raw: &Value) -> String {
     [
-        "rows",
         "row_count",
-        "rows_committed",
+        "error_count",
         "created_at",
-        "received_at",
-        "committed_at",
+        "finished_at",
+        "failure",
     ]
     .iter()
     .filter_map(|key| match &raw[*key] {

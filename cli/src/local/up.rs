@@ -38,6 +38,10 @@ pub fn up(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
     let _lock = LocalLock::acquire(&layout)?;
     let previous = LocalState::load(&layout);
 
+    // A configured port taken by another program fails before anything is started.
+    if let Some(port) = settings.api_port {
+        check_api_port(port, previous.as_ref())?;
+    }
     prerequisites::ensure_postgres(&ctx.ui)?;
     let rates = RatesBinary::locate_or_build(ctx, args.rates_bin.as_deref())?;
     ctx.ui.event(
@@ -147,6 +151,23 @@ pub fn up(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Fails naming `port` when something other than this environment's own api listens on it.
+fn check_api_port(port: u16, previous: Option<&LocalState>) -> Result<()> {
+    let ours = previous.is_some_and(|p| p.api_port == port);
+    if pgrig::port_in_use(port) && !ours {
+        return Err(Error::Local {
+            message: format!(
+                "port {port} (--api-port) is already in use by another program on 127.0.0.1"
+            ),
+            help: Some(
+                "free it, pass another --api-port, or leave --api-port out to pick a free port"
+                    .into(),
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Ends `step` as done (with `ok`'s text) or failed, passing the result on.
 fn finish<T>(step: Step, result: Result<T>, ok: impl FnOnce(&T) -> String) -> Result<T> {
     match &result {
@@ -252,24 +273,17 @@ fn ensure_api(
         process::remove_pid_file(layout, "api")?;
     }
 
-    let port =
-        match settings.api_port {
-            Some(port) if pgrig::port_in_use(port) => return Err(Error::Local {
-                message: format!(
-                    "port {port} (--api-port) is already in use by another program on 127.0.0.1"
-                ),
-                help: Some(
-                    "free it, pass another --api-port, or leave --api-port out to pick a free port"
-                        .into(),
-                ),
-            }),
-            Some(port) => port,
-            // Port 0: the kernel picks; the api logs the address it bound.
-            None => previous
-                .map(|p| p.api_port)
-                .filter(|p| *p != 0 && !pgrig::port_in_use(*p))
-                .unwrap_or(0),
-        };
+    let port = match settings.api_port {
+        Some(port) => {
+            check_api_port(port, None)?;
+            port
+        }
+        // Port 0: the kernel picks; the api logs the address it bound.
+        None => previous
+            .map(|p| p.api_port)
+            .filter(|p| *p != 0 && !pgrig::port_in_use(*p))
+            .unwrap_or(0),
+    };
     let step = ctx.ui.step("Starting the api");
     let mut spec_env = env;
     spec_env.push(("RATES_BIND".into(), format!("127.0.0.1:{port}")));
