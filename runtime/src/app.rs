@@ -20,6 +20,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub metrics: Metrics,
+    /// Batch ingestion (uploads, status, the worker's handles).
+    pub batches: crate::batch::Ingest,
     /// Cancelled on SIGTERM/SIGINT: readiness turns false, the listener closes,
     /// workers stop taking new jobs.
     pub shutdown: CancellationToken,
@@ -27,10 +29,14 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, db: Db) -> AppState {
+        let metrics = Metrics::new();
+        let batches =
+            crate::batch::Ingest::new(config.batch.clone(), db.primary.clone(), metrics.clone());
         AppState {
             config: Arc::new(config),
             db,
-            metrics: Metrics::new(),
+            metrics,
+            batches,
             shutdown: CancellationToken::new(),
         }
     }
@@ -49,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::rates::routes())
         .merge(crate::prices::routes())
         .merge(crate::openapi::routes())
+        .merge(crate::batch::routes(state.batches.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -19,6 +19,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API until SIGTERM/SIGINT, then drain and exit 0.
     Serve(ServeArgs),
+    /// Run the batch worker until SIGTERM/SIGINT: take queued batches and commit
+    /// or reject each in one transaction. Serves /healthz, /readyz and /metrics
+    /// on RATES_BIND.
+    Work(WorkArgs),
     /// Apply the embedded database migrations and exit.
     Migrate,
     /// Load demo data.
@@ -30,6 +34,19 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Apply the embedded migrations before serving (also RATES_MIGRATE_ON_START=true).
+    #[arg(long)]
+    pub migrate: bool,
+    /// Also run the batch worker in this process (one-process setups).
+    #[arg(long)]
+    pub with_worker: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    /// Batches processed at once by this process (default: RATES_WORKER_CONCURRENCY, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
+    /// Apply the embedded migrations first (also RATES_MIGRATE_ON_START=true).
     #[arg(long)]
     pub migrate: bool,
 }

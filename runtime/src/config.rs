@@ -28,6 +28,8 @@ pub struct Config {
     pub max_range_days: u32,
     /// `RATES_MIGRATE_ON_START`: run the embedded migrations before serving.
     pub migrate_on_start: bool,
+    /// Batch ingestion: queue backend, size limit, worker and EMF settings.
+    pub batch: crate::batch::BatchSettings,
 }
 
 impl Config {
@@ -49,6 +51,7 @@ impl Config {
             drain_timeout: Duration::from_secs(env.parsed("RATES_DRAIN_TIMEOUT_SECS", 30u64)?),
             max_range_days: env.positive("RATES_MAX_RANGE_DAYS", 366)?,
             migrate_on_start: env.boolean("RATES_MIGRATE_ON_START", false)?,
+            batch: crate::batch::BatchSettings::from_env(&env)?,
         };
         tracing_subscriber::EnvFilter::try_new(&config.log)
             .map_err(|e| Error::config("RATES_LOG", format!("not a valid log filter: {e}")))?;

@@ -33,6 +33,16 @@ impl Metrics {
         let recorder = PrometheusBuilder::new()
             .set_buckets(LATENCY_BUCKETS)
             .expect("non-empty bucket list")
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("rates_batch_duration_seconds".into()),
+                crate::batch::observe::DURATION_BUCKETS,
+            )
+            .expect("non-empty bucket list")
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("rates_batch_rows_per_second".into()),
+                crate::batch::observe::ROWS_PER_SECOND_BUCKETS,
+            )
+            .expect("non-empty bucket list")
             .build_recorder();
         let handle = recorder.handle();
         let metrics = Metrics {

@@ -38,7 +38,9 @@ struct QueryApi;
 
 /// The whole document: the query side plus every other part's paths.
 pub fn document() -> utoipa::openapi::OpenApi {
-    QueryApi::openapi()
+    let mut document = QueryApi::openapi();
+    document.merge(<crate::batch::BatchApi as OpenApi>::openapi());
+    document
 }
 
 /// The document as pretty JSON with a trailing newline (the repo copy's form).

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::app::AppState;
-use crate::cli::{Cli, Command, SeedArgs, ServeArgs};
+use crate::cli::{Cli, Command, SeedArgs, ServeArgs, WorkArgs};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -39,6 +39,7 @@ pub fn main() -> ExitCode {
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Work(args) => work(args).await,
         Command::Migrate => migrate().await,
         Command::Seed(args) => seed(args).await,
         Command::Openapi => {
@@ -58,10 +59,48 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tracing::info!("migrations applied");
     }
     let bind = config.bind;
+    let drain_timeout = config.drain_timeout;
     let state = AppState::new(config, db);
     cancel_on_signals(state.shutdown.clone());
-    let server = Server::bind(state, bind).await?;
-    server.run().await
+    let server = Server::bind(state.clone(), bind).await?;
+    let batches = if args.with_worker {
+        tokio::spawn(crate::batch::worker::run(
+            state.batches.clone(),
+            state.shutdown.clone(),
+            drain_timeout,
+        ))
+    } else {
+        // Without a worker, still publish the queue depth and age.
+        let (ingest, token) = (state.batches.clone(), state.shutdown.clone());
+        tokio::spawn(async move {
+            crate::batch::worker::sample_queue(ingest, token).await;
+            Ok(())
+        })
+    };
+    let served = server.run().await;
+    // The server drained; the worker's batch in hand settles within its own bound.
+    state.shutdown.cancel();
+    let worked = batches
+        .await
+        .map_err(|e| Error::Other(format!("the batch worker panicked: {e}")))?;
+    served.and(worked)
+}
+
+async fn work(args: WorkArgs) -> Result<()> {
+    let mut config = Config::from_env()?;
+    if let Some(n) = args.concurrency {
+        config.batch.worker_concurrency = n;
+    }
+    telemetry::init(&config.log, LogTarget::Stdout);
+    let db = Db::connect(&config)?;
+    if args.migrate || config.migrate_on_start {
+        db.migrate().await?;
+        tracing::info!("migrations applied");
+    }
+    let (bind, drain_timeout) = (config.bind, config.drain_timeout);
+    let state = AppState::new(config, db);
+    cancel_on_signals(state.shutdown.clone());
+    crate::batch::worker::run_with_probes(state, bind, drain_timeout).await
 }
 
 async fn migrate() -> Result<()> {

@@ -75,6 +75,33 @@ pub async fn run(
     Ok(())
 }
 
+/// `rates work`: the worker plus /healthz, /readyz and /metrics on `bind` for
+/// probes and scraping (no query API). Returns after a graceful drain.
+pub async fn run_with_probes(
+    state: crate::app::AppState,
+    bind: std::net::SocketAddr,
+    drain_timeout: Duration,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| Error::io(format!("binding {bind} (RATES_BIND)"), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the bound address", e))?;
+    tracing::info!(addr = %addr, "listening");
+    let app = crate::health::routes().with_state(state.clone());
+    let token = state.shutdown.clone();
+    let probes = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+    });
+    let result = run(state.batches.clone(), state.shutdown.clone(), drain_timeout).await;
+    state.shutdown.cancel();
+    let _ = probes.await;
+    result
+}
+
 /// Wakes idle loops when an upload NOTIFYs (PostgreSQL backend); they also
 /// poll, so a lost notification only costs latency.
 async fn listen(ingest: Ingest, wake: Arc<Notify>, shutdown: CancellationToken) {
