@@ -1,0 +1,14 @@
+output "deploy_role_arn" {
+  description = "Set as the AWS_DEPLOY_ROLE_ARN variable of the staging and production GitHub environments."
+  value       = aws_iam_role.deploy.arn
+}
+
+output "review_role_arn" {
+  description = "Set as the AWS_REVIEW_ROLE_ARN variable of the review GitHub environment."
+  value       = aws_iam_role.review.arn
+}
+
+output "oidc_provider_arn" {
+  description = "The GitHub OIDC provider the roles trust."
+  value       = local.oidc_provider_arn
+}
