@@ -1,7 +1,40 @@
-//! `envctl bootstrap`: create or update the Terraform state backend.
+//! `envctl bootstrap`: create or update the Terraform state backend of an
+//! environment's account and region.
 
 use std::process::ExitCode;
 
-use crate::context::Context;
+use serde_json::json;
 
-pub fn run(_ctx: &Context, _args: &crate::cli::EnvArgs) -> crate::Result<ExitCode> { Err(crate::Error::Prerequisite { message: "this command is not built yet".into(), help: None }) }
+use crate::aws::BackendChange;
+use crate::cli::EnvArgs;
+use crate::context::Context;
+use crate::profile::{Profile, Target};
+use crate::{deploy, Error, Result};
+
+pub fn run(ctx: &Context, args: &EnvArgs) -> Result<ExitCode> {
+    let profile = Profile::load(&ctx.root, &args.env)?;
+    if profile.target != Target::Aws {
+        return Err(Error::InvalidArgument {
+            what: "bootstrap".into(),
+            value: args.env.clone(),
+            message:
+                "this environment runs on this machine (target: local); it has no state backend"
+                    .into(),
+        });
+    }
+    let backend = deploy::bootstrap(ctx, &profile)?;
+    let verb = match backend.change {
+        BackendChange::Created => "created",
+        BackendChange::Updated => "updated",
+        BackendChange::Unchanged => "already up to date; nothing changed",
+    };
+    let text = format!(
+        "State backend {verb}.\n  stack:      {} ({})\n  bucket:     {}\n  lock table: {}\n  region:     {}\n",
+        backend.stack_name, backend.status, backend.bucket, backend.lock_table, backend.region
+    );
+    ctx.ui.result(
+        &text,
+        &json!({ "event": "result", "state_backend": backend }),
+    );
+    Ok(ExitCode::SUCCESS)
+}

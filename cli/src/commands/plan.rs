@@ -1,7 +1,36 @@
-//! `envctl plan`: show what up would change.
+//! `envctl plan`: render and show what `up` would change to the infrastructure.
+//! Exit code 0: no changes, 2: changes, 1: error (like `terraform plan -detailed-exitcode`).
 
 use std::process::ExitCode;
 
-use crate::context::Context;
+use serde_json::json;
 
-pub fn run(_ctx: &Context, _args: &crate::cli::PlanArgs) -> crate::Result<ExitCode> { Err(crate::Error::Prerequisite { message: "this command is not built yet".into(), help: None }) }
+use crate::cli::PlanArgs;
+use crate::context::Context;
+use crate::deploy::{self, PlanOptions};
+use crate::profile::{Profile, Target};
+use crate::{Error, Result};
+
+pub fn run(ctx: &Context, args: &PlanArgs) -> Result<ExitCode> {
+    let profile = Profile::load(&ctx.root, &args.env)?;
+    if profile.target != Target::Aws {
+        return Err(Error::InvalidArgument {
+            what: "plan".into(),
+            value: args.env.clone(),
+            message: "this environment runs on this machine (target: local); there is no infrastructure to plan".into(),
+        });
+    }
+    let opts = PlanOptions {
+        terraform: args.terraform.terraform.clone(),
+    };
+    let summary = deploy::plan(ctx, &profile, &opts)?;
+    ctx.ui.result(
+        &summary.to_text(),
+        &json!({ "event": "result", "environment": profile.name.as_str(), "changes": summary.has_changes(), "summary": summary }),
+    );
+    Ok(if summary.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

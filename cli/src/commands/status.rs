@@ -1,7 +1,27 @@
-//! `envctl status`: show an environment's state.
+//! `envctl status`: an environment's state (AWS: state backend, cluster, rollouts,
+//! alarms with ALARM first, endpoints; local: the processes).
 
 use std::process::ExitCode;
 
-use crate::context::Context;
+use serde_json::json;
 
-pub fn run(_ctx: &Context, _args: &crate::cli::EnvArgs) -> crate::Result<ExitCode> { Err(crate::Error::Prerequisite { message: "this command is not built yet".into(), help: None }) }
+use crate::cli::EnvArgs;
+use crate::context::Context;
+use crate::deploy;
+use crate::profile::{Profile, Target};
+use crate::Result;
+
+pub fn run(ctx: &Context, args: &EnvArgs) -> Result<ExitCode> {
+    let profile = Profile::load(&ctx.root, &args.env)?;
+    match profile.target {
+        Target::Aws => {
+            let report = deploy::status(ctx, &profile)?;
+            ctx.ui.result(
+                &report.to_text(),
+                &json!({ "event": "result", "status": report }),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Target::Local => crate::local::status(ctx, &profile),
+    }
+}

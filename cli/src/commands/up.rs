@@ -1,7 +1,33 @@
-//! `envctl up`: deploy an environment.
+//! `envctl up`: deploy an environment (AWS), or run it on this machine (local).
 
 use std::process::ExitCode;
 
-use crate::context::Context;
+use serde_json::json;
 
-pub fn run(_ctx: &Context, _args: &crate::cli::UpArgs) -> crate::Result<ExitCode> { Err(crate::Error::Prerequisite { message: "this command is not built yet".into(), help: None }) }
+use crate::cli::UpArgs;
+use crate::context::Context;
+use crate::deploy::{self, UpOptions};
+use crate::profile::{Profile, Target};
+use crate::Result;
+
+pub fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
+    let profile = Profile::load(&ctx.root, &args.env)?;
+    match profile.target {
+        Target::Aws => aws(ctx, &profile, args),
+        Target::Local => crate::local::up(ctx, &profile, args),
+    }
+}
+
+fn aws(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
+    let opts = UpOptions {
+        terraform: args.terraform.terraform.clone(),
+        timeout: args.timeout,
+        force_protected: args.force_protected.clone(),
+    };
+    let report = deploy::up(ctx, profile, &opts)?;
+    ctx.ui.result(
+        &report.to_text(),
+        &json!({ "event": "result", "up": report }),
+    );
+    Ok(ExitCode::SUCCESS)
+}

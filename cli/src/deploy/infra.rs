@@ -1,0 +1,187 @@
+//! What the Deployments need that exists only after `terraform apply`: ConfigMap
+//! `rates-infra` (queue, bucket, region, database hosts), Secret `rates-database`
+//! (DATABASE_URL and DATABASE_READ_URL with the RDS-managed master password from
+//! Secrets Manager), and the runtime role on the ServiceAccounts (IRSA).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::aws::Aws;
+use crate::kube::objects::RenderedObject;
+use crate::profile::{Profile, PROJECT};
+use crate::terraform::TerraformOutputs;
+use crate::{Error, Result};
+
+pub const INFRA_CONFIG_MAP: &str = "rates-infra";
+pub const DATABASE_SECRET: &str = "rates-database";
+const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
+/// The labels of everything envctl puts in the cluster (the prune selector's among them).
+pub fn labels(profile: &Profile) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/part-of".to_string(), PROJECT.to_string()),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            "envctl".to_string(),
+        ),
+        (
+            "envctl.io/environment".to_string(),
+            profile.name.to_string(),
+        ),
+    ])
+}
+
+/// ConfigMap `rates-infra` and Secret `rates-database` for the environment.
+pub async fn objects(
+    aws: &Aws,
+    profile: &Profile,
+    outputs: &TerraformOutputs,
+) -> Result<Vec<RenderedObject>> {
+    let namespace = profile.namespace();
+    let writer = outputs.string("database_endpoint")?;
+    let reader = outputs
+        .optional("database_reader_endpoint")
+        .unwrap_or_else(|| writer.clone());
+    let database = outputs
+        .optional("database_name")
+        .unwrap_or_else(|| PROJECT.to_string());
+    let mut data = BTreeMap::from([
+        ("AWS_REGION".to_string(), aws.region.clone()),
+        ("RATES_QUEUE_URL".to_string(), outputs.string("queue_url")?),
+        (
+            "RATES_QUEUE_NAME".to_string(),
+            outputs.string("queue_name")?,
+        ),
+        ("RATES_DLQ_NAME".to_string(), outputs.string("dlq_name")?),
+        (
+            "RATES_BATCH_BUCKET".to_string(),
+            outputs.string("batch_bucket")?,
+        ),
+        ("RATES_DATABASE_HOST".to_string(), host_port(&writer).0),
+        (
+            "RATES_DATABASE_READER_HOST".to_string(),
+            host_port(&reader).0,
+        ),
+    ]);
+    if let Some(role) = outputs.optional("runtime_role_arn") {
+        data.insert("RATES_RUNTIME_ROLE_ARN".into(), role);
+    }
+    let secret_arn = outputs.string("database_secret_arn")?;
+    let (user, password) = master_credentials(aws, &secret_arn).await?;
+    let url = |endpoint: &str| {
+        let (host, port) = host_port(endpoint);
+        format!(
+            "postgres://{}:{}@{host}:{port}/{database}?sslmode=require",
+            encode(&user),
+            encode(&password)
+        )
+    };
+    let labels = labels(profile);
+    let config_map = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": { "name": INFRA_CONFIG_MAP, "namespace": namespace, "labels": labels },
+        "data": data,
+    });
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": { "name": DATABASE_SECRET, "namespace": namespace, "labels": labels },
+        "type": "Opaque",
+        "stringData": { "DATABASE_URL": url(&writer), "DATABASE_READ_URL": url(&reader) },
+    });
+    let origin = PathBuf::from("terraform output");
+    Ok(vec![
+        RenderedObject::from_value(&origin, config_map, &namespace)?,
+        RenderedObject::from_value(&origin, secret, &namespace)?,
+    ])
+}
+
+/// Puts the runtime's IAM role on every rendered ServiceAccount that has none.
+pub fn annotate_service_accounts(objects: &mut [RenderedObject], outputs: &TerraformOutputs) {
+    let Some(role) = outputs.optional("runtime_role_arn") else {
+        return;
+    };
+    for object in objects
+        .iter_mut()
+        .filter(|o| o.key.kind == "ServiceAccount")
+    {
+        let annotations = &mut object.body["metadata"]["annotations"];
+        if annotations.is_null() {
+            *annotations = json!({});
+        }
+        if annotations.get(IRSA_ANNOTATION).is_none() {
+            annotations[IRSA_ANNOTATION] = role.clone().into();
+        }
+    }
+}
+
+/// The RDS-managed master secret: `{"username": ..., "password": ...}`.
+async fn master_credentials(aws: &Aws, arn: &str) -> Result<(String, String)> {
+    let out = aws
+        .secrets_manager()
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(Error::aws(format!("secretsmanager:GetSecretValue {arn}")))?;
+    let text = out.secret_string().ok_or_else(|| Error::Aws {
+        operation: format!("secretsmanager:GetSecretValue {arn}"),
+        message: "the secret has no string value".into(),
+    })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Aws {
+        operation: format!("reading database secret {arn}"),
+        message: format!("not JSON: {e}"),
+    })?;
+    let field = |name: &str| {
+        value[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Aws {
+                operation: format!("reading database secret {arn}"),
+                message: format!("no `{name}` in the secret"),
+            })
+    };
+    Ok((field("username")?, field("password")?))
+}
+
+// aws_db_instance.endpoint is "host:port"; .address is "host".
+fn host_port(endpoint: &str) -> (String, String) {
+    match endpoint.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => {
+            (host.to_string(), port.to_string())
+        }
+        _ => (endpoint.to_string(), "5432".to_string()),
+    }
+}
+
+// Userinfo percent-encoding: managed passwords contain any printable character.
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_and_passwords() {
+        assert_eq!(
+            host_port("db.x.rds.amazonaws.com:5433"),
+            ("db.x.rds.amazonaws.com".into(), "5433".into())
+        );
+        assert_eq!(host_port("db.x"), ("db.x".into(), "5432".into()));
+        assert_eq!(encode("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
+    }
+}

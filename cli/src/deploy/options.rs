@@ -1,0 +1,41 @@
+//! The options of the deploy operations (what the commands' flags and review stacks pass).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options of [`plan`](super::plan).
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// The terraform binary (`--terraform`/`TERRAFORM`); `None`: look on PATH.
+    pub terraform: Option<PathBuf>,
+}
+
+/// Options of [`up`](super::up).
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub terraform: Option<PathBuf>,
+    /// How long to wait for the migration Job, and then for the rollouts.
+    pub timeout: Duration,
+    /// The environment's name, repeated: lets a protected environment's destroys and
+    /// replacements through without a terminal.
+    pub force_protected: Option<String>,
+}
+
+impl Default for UpOptions {
+    fn default() -> UpOptions {
+        UpOptions {
+            terraform: None,
+            timeout: Duration::from_secs(15 * 60),
+            force_protected: None,
+        }
+    }
+}
+
+/// Options of [`down`](super::down).
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    pub terraform: Option<PathBuf>,
+    /// The environment's name, repeated: required to take down a protected
+    /// environment without a terminal (with `--yes`).
+    pub force_protected: Option<String>,
+}

@@ -1,0 +1,303 @@
+//! `up`: state backend, Terraform, Kubernetes (migration Job first, then rollouts,
+//! then pruning), alarms and dashboard, smoke test. Every step is idempotent.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::aws::dashboard::DashboardChange;
+use crate::aws::{alarms, dashboard, BackendChange};
+use crate::context::Context;
+use crate::kube::apply::Outcome;
+use crate::kube::objects::RenderedObject;
+use crate::kube::rollout::{wait_deployments, wait_job};
+use crate::kube::{Applier, ApplyReport, ClusterAccess};
+use crate::profile::Profile;
+use crate::terraform::Terraform;
+use crate::{Error, Result};
+
+use super::status::endpoints;
+use super::{infra, safety, DeployTree, Session, UpOptions, UpReport};
+
+/// Annotation on the migration Job: the hash of its rendered spec. A Job is immutable,
+/// so a different hash means "delete and run the new one"; the same hash and a
+/// completed Job mean the migrations already ran.
+const JOB_HASH_ANNOTATION: &str = "envctl.io/spec-sha256";
+
+pub async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> Result<UpReport> {
+    let ui = &ctx.ui;
+    let terraform = Terraform::discover(opts.terraform.as_deref())?;
+    let mut tree = DeployTree::render_to_disk(ctx, profile)?;
+    let session = Session::connect(ctx, profile).await?;
+    let backend = session.ensure_backend().await?;
+
+    // Terraform: plan to a file, show it, confirm, apply exactly that file.
+    let workspace = session.workspace(terraform, tree.terraform_dir()?);
+    workspace.init(&backend.backend_config()).await?;
+    let plan = workspace.plan(false).await?;
+    let applied = plan.has_changes();
+    if applied {
+        ui.event("plan", &plan.to_text(), json!({ "summary": plan }));
+        safety::confirm_apply(ui, profile, &plan, opts.force_protected.as_deref())?;
+        workspace.apply().await?;
+    }
+    let outputs = workspace.outputs().await?;
+
+    // Kubernetes.
+    let cluster_name = outputs
+        .optional("cluster_name")
+        .unwrap_or_else(|| profile.cluster_name());
+    let step = ui.step(format!("connecting to EKS cluster {cluster_name}"));
+    let mut access = match ClusterAccess::connect(&session.aws, &cluster_name).await {
+        Ok(access) => access,
+        Err(err) => {
+            step.fail(&err.to_string());
+            return Err(err);
+        }
+    };
+    step.done(&format!("{} ({})", access.info.status, access.api_url));
+    let infra_objects = infra::objects(&session.aws, profile, &outputs).await?;
+    infra::annotate_service_accounts(&mut tree.objects, &outputs);
+
+    let mut report = ApplyReport::default();
+    let (deployments, others): (Vec<&RenderedObject>, Vec<&RenderedObject>) = tree
+        .objects
+        .iter()
+        .partition(|o| o.key.kind == "Deployment");
+    let step = ui.step(format!(
+        "applying {} Kubernetes objects",
+        others.len() + infra_objects.len()
+    ));
+    let mut applier = Applier::new(access.client().await?);
+    for object in others.iter().copied().chain(infra_objects.iter()) {
+        step.update(&object.key.to_string());
+        let outcome = applier.apply(object).await?;
+        report.record(&object.key, outcome);
+    }
+    step.done(&format!(
+        "{} created, {} configured",
+        report.created.len(),
+        report.configured.len()
+    ));
+
+    let migration = match &tree.migration_job {
+        Some(job) => {
+            run_migration(
+                &mut access,
+                &mut applier,
+                job,
+                opts.timeout,
+                ui,
+                &mut report,
+            )
+            .await?
+        }
+        None => "none rendered".to_string(),
+    };
+
+    let step = ui.step(format!("applying {} Deployments", deployments.len()));
+    for object in &deployments {
+        let outcome = applier.apply(object).await?;
+        report.record(&object.key, outcome);
+    }
+    step.done("applied");
+    let step = ui.step(format!(
+        "waiting for the rollout of {}",
+        tree.deployments.join(", ")
+    ));
+    let states = match wait_deployments(
+        &mut access,
+        &tree.namespace,
+        &tree.deployments,
+        opts.timeout,
+        &step,
+    )
+    .await
+    {
+        Ok(states) => {
+            step.done("every Deployment is updated and available");
+            states
+        }
+        Err(err) => {
+            step.fail("not progressing");
+            return Err(err);
+        }
+    };
+
+    // Prune only after the new version serves: nothing it still needs disappears early.
+    let step = ui.step(format!(
+        "pruning objects labeled {} that are no longer rendered",
+        tree.prune_selector
+    ));
+    let mut applier = Applier::new(access.client().await?);
+    let mut keep: BTreeSet<_> = tree.keys().into_iter().collect();
+    keep.extend(infra_objects.iter().map(|o| o.key.clone()));
+    let pruned = applier
+        .prune(&tree.prune_selector, &keep, &tree.kinds())
+        .await?;
+    report.pruned = pruned.iter().map(|k| k.to_string()).collect();
+    step.done(&if pruned.is_empty() {
+        "nothing to prune".to_string()
+    } else {
+        report.pruned.join(", ")
+    });
+
+    // Alarms and dashboard.
+    let cw = session.aws.cloudwatch();
+    let step = ui.step("CloudWatch alarms and dashboard");
+    let alarm_sync = match &tree.alarms_json {
+        Some(json) => {
+            let topic = outputs.string("alarm_topic_arn")?;
+            let specs = alarms::load(
+                json,
+                "cloudwatch/alarms.json",
+                &profile.alarm_prefix(),
+                &topic,
+            )?;
+            alarms::sync(
+                &cw,
+                &specs,
+                &profile.alarm_prefix(),
+                profile.name.as_str(),
+                &profile.all_tags(),
+            )
+            .await?
+        }
+        None => alarms::AlarmSync::default(),
+    };
+    let dashboard_change = match &tree.dashboard_json {
+        Some(body) => dashboard::put(&cw, &profile.dashboard_name(), body).await?,
+        None => DashboardChange::Unchanged,
+    };
+    step.done(&format!(
+        "{} created, {} updated, {} deleted; dashboard {:?}",
+        alarm_sync.created.len(),
+        alarm_sync.updated.len(),
+        alarm_sync.deleted.len(),
+        dashboard_change
+    ));
+
+    let client = access.client().await?;
+    let endpoints = endpoints(&client, &tree.namespace, &tree.prune_selector).await?;
+    for endpoint in &endpoints {
+        smoke_test(ui, endpoint).await;
+    }
+    let changed = backend.change != BackendChange::Unchanged
+        || applied
+        || report.changed()
+        || migration == "ran"
+        || alarm_sync.changed()
+        || dashboard_change != DashboardChange::Unchanged;
+    Ok(UpReport {
+        environment: profile.name.to_string(),
+        backend: backend.change,
+        plan,
+        applied,
+        kubernetes: report,
+        migration,
+        deployments: states,
+        alarms: alarm_sync,
+        dashboard: dashboard_change,
+        endpoints,
+        changed,
+    })
+}
+
+/// Runs the migration Job unless this exact Job already completed; waits for it.
+async fn run_migration(
+    access: &mut ClusterAccess,
+    applier: &mut Applier,
+    job: &RenderedObject,
+    timeout: Duration,
+    ui: &crate::ui::Ui,
+    report: &mut ApplyReport,
+) -> Result<String> {
+    let mut job = job.clone();
+    let hash = hex::encode(Sha256::digest(job.body.to_string().as_bytes()));
+    if job.body["metadata"]["annotations"].is_null() {
+        job.body["metadata"]["annotations"] = json!({});
+    }
+    job.body["metadata"]["annotations"][JOB_HASH_ANNOTATION] = hash.clone().into();
+    let step = ui.step(format!("migration job {}", job.key.name));
+    if let Some(live) = applier.get(&job.key).await? {
+        let same = live
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(JOB_HASH_ANNOTATION))
+            == Some(&hash);
+        let succeeded = live.data["status"]["succeeded"].as_i64().unwrap_or(0) >= 1;
+        if same && succeeded {
+            report.record(&job.key, Outcome::Unchanged);
+            step.done("already ran for this version");
+            return Ok("up to date".into());
+        }
+        if !same || job_failed(&live.data) {
+            // Jobs are immutable: replace the old one (its pods go with it).
+            step.update("replacing the previous job");
+            applier.delete(&job.key).await?;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while applier.get(&job.key).await?.is_some() {
+                if Instant::now() > deadline {
+                    step.fail("the previous job is not going away");
+                    return Err(Error::Kubernetes {
+                        operation: format!("replacing job {}", job.key.name),
+                        message: "the previous Job was still there after 2 minutes".into(),
+                        help: Some("check its finalizers, delete it, and re-run".into()),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    let outcome = applier.apply(&job).await?;
+    report.record(&job.key, outcome);
+    match wait_job(access, &job.key.namespace, &job.key.name, timeout, &step).await {
+        Ok(()) => {
+            step.done("completed");
+            Ok("ran".into())
+        }
+        Err(err) => {
+            step.fail("failed");
+            Err(err)
+        }
+    }
+}
+
+fn job_failed(data: &serde_json::Value) -> bool {
+    data["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Failed" && c["status"] == "True")
+    })
+}
+
+/// GET /readyz on an endpoint; a warning (not a failure) when it does not answer,
+/// since a new load balancer's DNS name can take minutes to resolve.
+async fn smoke_test(ui: &crate::ui::Ui, endpoint: &str) {
+    let url = format!("{}/readyz", endpoint.trim_end_matches('/'));
+    let step = ui.step(format!("smoke test {url}"));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build();
+    let Ok(client) = client else {
+        step.fail("no HTTP client");
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match client.get(&url).send().await {
+            Ok(resp) if resp.status().is_success() => {
+                step.done(&format!("{}", resp.status()));
+                return;
+            }
+            Ok(resp) => last = resp.status().to_string(),
+            Err(err) => last = err.to_string(),
+        }
+        step.update(&format!("waiting for {url}: {last}"));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    step.fail(&format!("no ready answer within 2 minutes (last: {last}); the load balancer's DNS may still be propagating"));
+}
