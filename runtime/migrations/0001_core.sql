@@ -39,7 +39,9 @@ CREATE TABLE lane_daily (
     dest_code   CHAR(5) NOT NULL,
     day         DATE    NOT NULL,
     price_sum   BIGINT  NOT NULL,
-    price_count INTEGER NOT NULL CHECK (price_count >= 0),
+    -- No CHECK (price_count >= 0): ON CONFLICT checks constraints on the
+    -- proposed row, which carries negative deltas for updates and deletes.
+    price_count INTEGER NOT NULL,
     PRIMARY KEY (orig_code, dest_code, day)
 ) WITH (fillfactor = 90);
 

@@ -56,8 +56,17 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::prices::routes())
         .merge(crate::openapi::routes())
         .merge(crate::batch::routes(state.batches.clone()))
+        .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Unknown paths get the same JSON error shape as everything else.
+async fn not_found(uri: axum::http::Uri) -> crate::error::Error {
+    crate::error::Error::NotFound {
+        resource: "route",
+        id: uri.path().to_string(),
+    }
 }
 
 /// Logs one JSON line per request and records its metrics, labelled by the

@@ -1,5 +1,6 @@
 //! GET /rates and GET /rates_null: the average price per day between two places.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -103,9 +104,9 @@ pub struct DayRate {
         (status = 400, description = "A parameter is missing or invalid, or names no known port or region", body = ErrorBody)))]
 pub async fn rates(
     State(state): State<AppState>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    pairs: std::result::Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Vec<DayRate>>> {
-    let query = RatesQuery::parse(&pairs, state.config.max_range_days)?;
+    let query = RatesQuery::parse(&query_pairs(pairs)?, state.config.max_range_days)?;
     Ok(Json(daily_rates(state.db.reader(), &query, 1).await?))
 }
 
@@ -116,10 +117,21 @@ pub async fn rates(
         (status = 400, description = "A parameter is missing or invalid, or names no known port or region", body = ErrorBody)))]
 pub async fn rates_null(
     State(state): State<AppState>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    pairs: std::result::Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Vec<DayRate>>> {
-    let query = RatesQuery::parse(&pairs, state.config.max_range_days)?;
+    let query = RatesQuery::parse(&query_pairs(pairs)?, state.config.max_range_days)?;
     Ok(Json(daily_rates(state.db.reader(), &query, 3).await?))
+}
+
+fn query_pairs(
+    pairs: std::result::Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>> {
+    pairs.map(|Query(p)| p).map_err(|e| {
+        Error::invalid(
+            "query",
+            format!("the query string cannot be read: {}", e.body_text()),
+        )
+    })
 }
 
 /// The rates query, one statement: resolves both places (a port, or a region

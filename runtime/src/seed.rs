@@ -402,8 +402,8 @@ mod tests {
             .iter()
             .map(|r| (r.slug.as_str(), r.parent_slug.as_deref()))
             .collect();
-        let depth = |mut s: &str| {
-            let mut d = 1;
+        let depth = |slug: &str| {
+            let (mut s, mut d) = (slug, 1);
             while let Some(Some(p)) = parent.get(s) {
                 s = p;
                 d += 1;
