@@ -60,21 +60,31 @@ pub fn select(
         .markers
         .iter()
         .filter_map(|marker| {
-            let mut reasons = Vec::new();
-            if marker.record.is_expired(now) {
-                reasons.push(Reason::Expired {
-                    expires_at: marker.record.expires_at,
-                });
-            }
-            if open_prs.is_some_and(|open| !open.contains(&marker.record.pr)) {
-                reasons.push(Reason::PrClosed);
-            }
+            let reasons = reasons(marker, now, open_prs);
             (!reasons.is_empty()).then(|| Doomed {
                 marker: marker.clone(),
                 reasons,
             })
         })
         .collect())
+}
+
+/// Why `marker`'s stack should go (empty: it stays).
+pub fn reasons(
+    marker: &Marker,
+    now: DateTime<Utc>,
+    open_prs: Option<&BTreeSet<u64>>,
+) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    if marker.record.is_expired(now) {
+        reasons.push(Reason::Expired {
+            expires_at: marker.record.expires_at,
+        });
+    }
+    if open_prs.is_some_and(|open| !open.contains(&marker.record.pr)) {
+        reasons.push(Reason::PrClosed);
+    }
+    reasons
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! CloudFormation marker stack per PR), listing, expiry and garbage collection.
 
 pub mod clock;
+pub mod cloud;
 pub mod comment;
 pub mod gc;
+pub mod lifecycle;
 pub mod marker;
 pub mod name;
 pub mod record;
