@@ -42,7 +42,10 @@ CREATE INDEX batches_by_status_recent ON batches (status, created_at DESC, id DE
 -- small enough to stream. Deleted when the batch reaches a final state other
 -- than failed (a failed batch keeps its payload so an operator can retry it).
 CREATE TABLE batch_payload_chunks (
-    batch_id uuid    NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+    -- Deferred: the upload streams chunks first and records the batch (whose
+    -- content hash is known only at the end) in the same transaction.
+    batch_id uuid    NOT NULL REFERENCES batches (id) ON DELETE CASCADE
+                     DEFERRABLE INITIALLY DEFERRED,
     seq      integer NOT NULL CHECK (seq >= 0),
     data     bytea   NOT NULL,
     PRIMARY KEY (batch_id, seq)

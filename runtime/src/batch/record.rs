@@ -257,13 +257,14 @@ pub struct WorkItem {
     pub payload_location: String,
     pub content_hash: String,
     pub source: String,
+    pub size_bytes: u64,
 }
 
 /// Locks the batch row for the rest of `conn`'s transaction, so that no other
 /// worker can commit or reject it at the same time.
 pub async fn lock_for_work(conn: &mut PgConnection, id: Uuid) -> Result<Option<WorkItem>> {
     let row = sqlx::query(
-        "SELECT id, status, format, payload_location, content_hash, source
+        "SELECT id, status, format, payload_location, content_hash, source, size_bytes
          FROM batches WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
@@ -282,6 +283,7 @@ pub async fn lock_for_work(conn: &mut PgConnection, id: Uuid) -> Result<Option<W
             payload_location: r.get("payload_location"),
             content_hash: r.get("content_hash"),
             source: r.get("source"),
+            size_bytes: r.get::<i64, _>("size_bytes") as u64,
         })
     })
     .transpose()

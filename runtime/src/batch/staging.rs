@@ -276,7 +276,61 @@ pub type PayloadReader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// Opens the payload of a batch for streaming. `etag` pins the exact object
 /// version of an object drop (a later overwrite of the key must not be read).
+/// Reading fails unless exactly `size` bytes arrive: a lost chunk must never
+/// pass for a shorter batch.
 pub async fn open(
+    store: &StagingStore,
+    pool: &PgPool,
+    batch_id: Uuid,
+    location: &str,
+    etag: Option<&str>,
+    size: u64,
+) -> Result<PayloadReader> {
+    let inner = open_raw(store, pool, batch_id, location, etag).await?;
+    Ok(Box::new(ExactSize {
+        inner,
+        read: 0,
+        expected: size,
+    }))
+}
+
+/// Fails at end of input unless the expected number of bytes were read.
+struct ExactSize {
+    inner: PayloadReader,
+    read: u64,
+    expected: u64,
+}
+
+impl AsyncRead for ExactSize {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        use std::task::Poll;
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let n = (buf.filled().len() - before) as u64;
+                this.read += n;
+                if this.read > this.expected || (n == 0 && this.read != this.expected) {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "the staged payload has {} bytes where {} were recorded",
+                            this.read, this.expected
+                        ),
+                    )));
+                }
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+}
+
+async fn open_raw(
     store: &StagingStore,
     pool: &PgPool,
     batch_id: Uuid,

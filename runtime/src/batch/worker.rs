@@ -358,6 +358,7 @@ async fn process(ingest: &Ingest, queue: &Queue, lease: &Lease) -> Result<Outcom
         id,
         &item.payload_location,
         etag,
+        item.size_bytes,
     )
     .await?;
     let mut parser = PayloadParser::new(item.format, reader);
