@@ -7,6 +7,7 @@ pub mod error;
 pub mod local;
 pub mod profile;
 pub mod render;
+pub mod review;
 pub mod ui;
 pub mod run;
 
