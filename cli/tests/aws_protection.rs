@@ -1,0 +1,91 @@
+//! The protection rules, run without a terminal (as in CI): protected environments
+//! need `--force-protected ENV` for destroys and `down`; others need `--yes`; nothing
+//! is changed when a confirmation is missing. Terraform is the STAND-IN
+//! (tests/support/terraform/), Kubernetes the in-test API STAND-IN.
+
+mod support;
+
+use predicates::str::contains;
+use support::{plan_fixture, World};
+
+#[test]
+fn protected_down_needs_force_protected_with_the_name_and_yes() {
+    let w = World::new();
+    w.envctl()
+        .args(["down", "production"])
+        .assert()
+        .code(1)
+        .stderr(contains("refused"))
+        .stderr(contains("production is protected"))
+        .stderr(contains("--yes --force-protected production"));
+    // --yes alone is not enough for a protected environment.
+    w.envctl()
+        .args(["down", "production", "--yes"])
+        .assert()
+        .code(1)
+        .stderr(contains("--force-protected production"));
+    w.envctl()
+        .args(["down", "production", "--force-protected", "production"])
+        .assert()
+        .code(1)
+        .stderr(contains("also needs --yes"));
+    w.envctl()
+        .args(["down", "production", "--yes", "--force-protected", "staging"])
+        .assert()
+        .code(1)
+        .stderr(contains("--force-protected names `staging`, but the environment is `production`"));
+    assert!(w.terraform_calls().is_empty(), "nothing ran: {:?}", w.terraform_calls());
+}
+
+#[test]
+fn unprotected_down_needs_yes_without_a_terminal() {
+    let w = World::new();
+    w.envctl()
+        .args(["down", "staging"])
+        .assert()
+        .code(1)
+        .stderr(contains("no terminal to confirm on"))
+        .stderr(contains("pass --yes"));
+    assert!(w.terraform_calls().is_empty());
+}
+
+#[test]
+fn up_with_changes_needs_yes_without_a_terminal_and_changes_nothing() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    w.envctl()
+        .args(["up", "staging"])
+        .assert()
+        .code(1)
+        .stderr(contains("Apply these changes to staging?"))
+        .stderr(contains("pass --yes"));
+    let calls = w.terraform_calls();
+    assert!(calls.iter().any(|c| c.starts_with("plan")), "{calls:?}");
+    assert!(!calls.iter().any(|c| c.starts_with("apply")), "nothing applied: {calls:?}");
+}
+
+#[test]
+fn protected_destroys_need_force_protected_even_with_yes() {
+    let w = World::new();
+    w.provision_infrastructure("production");
+    w.envctl()
+        .args(["up", "production", "--yes"])
+        .env("TF_STANDIN_PLAN", plan_fixture("plan-changes.json"))
+        .assert()
+        .code(1)
+        .stderr(contains("production is protected and this plan destroys 4 resource(s) (2 replaced)"))
+        .stderr(contains("--force-protected production"));
+    assert!(!w.terraform_calls().iter().any(|c| c.starts_with("apply")), "nothing applied");
+
+    // A non-destructive change to production goes through with --yes (CI deploys).
+    w.envctl().args(["up", "production", "--yes", "--timeout", "20s"]).assert().success();
+    assert_eq!(w.terraform_calls().iter().filter(|c| c.starts_with("apply")).count(), 1);
+
+    // And the destructive one with the name repeated.
+    w.envctl()
+        .args(["up", "production", "--yes", "--force-protected", "production", "--timeout", "20s"])
+        .env("TF_STANDIN_PLAN", plan_fixture("plan-changes.json"))
+        .assert()
+        .success();
+    assert_eq!(w.terraform_calls().iter().filter(|c| c.starts_with("apply")).count(), 2);
+}

@@ -1,0 +1,193 @@
+//! Shared setup of envctl's AWS tests: a copy of the project in a temp dir, the moto
+//! server (real AWS APIs through the real SDK clients), and the two stand-ins the
+//! tests are allowed — the terraform stand-in (support/terraform/terraform-standin,
+//! replaying realistic plan JSON) and the in-test Kubernetes API (support/kube_api.rs).
+
+#![allow(dead_code)]
+
+pub mod kube_api;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use pgrig::moto::MotoServer;
+use serde_json::{json, Value};
+
+pub use kube_api::KubeApi;
+
+/// The repository root (cli/ is the crate dir).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The terraform stand-in script.
+pub fn terraform_standin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/terraform/terraform-standin")
+}
+
+/// A terraform plan fixture of the stand-in.
+pub fn plan_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/terraform").join(name)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// One test's world: a project copy, moto, the Kubernetes stand-in, the terraform
+/// stand-in's state directory.
+pub struct World {
+    pub project: tempfile::TempDir,
+    pub moto: MotoServer,
+    pub kube: KubeApi,
+    pub tf_dir: PathBuf,
+    pub rt: tokio::runtime::Runtime,
+}
+
+pub const REGION: &str = "eu-west-1";
+pub const ACCOUNT: &str = "123456789012";
+
+impl World {
+    pub fn new() -> World {
+        let project = tempfile::tempdir().unwrap();
+        for dir in ["environments", "templates", "terraform"] {
+            let from = repo_root().join(dir);
+            if from.is_dir() {
+                copy_dir(&from, &project.path().join(dir));
+            }
+        }
+        let moto = MotoServer::start().expect(
+            "the moto server is needed (moto_server on PATH: run through .ci/test.sh or put .ci/venv/bin on PATH)",
+        );
+        let tf_dir = project.path().join("terraform-standin-state");
+        std::fs::create_dir_all(&tf_dir).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        World { project, moto, kube: KubeApi::start(), tf_dir, rt }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.project.path()
+    }
+
+    /// `envctl` against this world, with no terminal (tests never prompt).
+    pub fn envctl(&self) -> Command {
+        let mut cmd = Command::cargo_bin("envctl").unwrap();
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.root())
+            .env("ENVCTL_KUBE_API_URL", self.kube.url())
+            .env("TF_STANDIN_DIR", &self.tf_dir)
+            .env("TERRAFORM", terraform_standin())
+            .env("ENVCTL_ROOT", self.root())
+            .env("NO_COLOR", "1")
+            .current_dir(self.root());
+        for (k, v) in self.moto.env() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// The SDK configuration the test itself uses to look at moto.
+    pub fn sdk(&self) -> aws_config::SdkConfig {
+        let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+        self.rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(REGION))
+                .endpoint_url(self.moto.endpoint_url())
+                .credentials_provider(creds)
+                .load(),
+        )
+    }
+
+    /// What `terraform apply` would have created and what envctl reads back: the EKS
+    /// cluster and the RDS-managed master secret in moto, and the stand-in's outputs.
+    pub fn provision_infrastructure(&self, env: &str) {
+        let sdk = self.sdk();
+        let name = format!("rates-{env}");
+        let eks = aws_sdk_eks::Client::new(&sdk);
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let secret_arn = self.rt.block_on(async {
+            eks.create_cluster()
+                .name(&name)
+                .version("1.32")
+                .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{name}-cluster"))
+                .resources_vpc_config(
+                    aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-0a1").subnet_ids("subnet-0b2").build(),
+                )
+                .send()
+                .await
+                .expect("create the EKS cluster in moto");
+            secrets
+                .create_secret()
+                .name(format!("rds!db-{name}"))
+                .secret_string(r#"{"username":"rates_admin","password":"p@ss:w/rd"}"#)
+                .send()
+                .await
+                .expect("create the database secret in moto")
+                .arn
+                .unwrap()
+        });
+        let outputs = json!({
+            "cluster_name": { "sensitive": false, "type": "string", "value": name },
+            "alarm_topic_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}-alarms") },
+            "database_endpoint": { "sensitive": false, "type": "string", "value": format!("{name}.c9akciq32.{REGION}.rds.amazonaws.com:5432") },
+            "database_reader_endpoint": { "sensitive": false, "type": "string", "value": format!("{name}-replica-0.c9akciq32.{REGION}.rds.amazonaws.com:5432") },
+            "database_secret_arn": { "sensitive": false, "type": "string", "value": secret_arn },
+            "queue_url": { "sensitive": false, "type": "string", "value": format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}-batches") },
+            "queue_name": { "sensitive": false, "type": "string", "value": format!("{name}-batches") },
+            "dlq_name": { "sensitive": false, "type": "string", "value": format!("{name}-batches-dlq") },
+            "batch_bucket": { "sensitive": false, "type": "string", "value": format!("{name}-batches-{ACCOUNT}") },
+            "runtime_role_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:iam::{ACCOUNT}:role/{name}-runtime") },
+            "vpc_id": { "sensitive": false, "type": "string", "value": "vpc-0a1b2c3d4e5f67890" }
+        });
+        std::fs::write(self.tf_dir.join("outputs.json"), serde_json::to_string_pretty(&outputs).unwrap()).unwrap();
+    }
+
+    /// Every terraform invocation the stand-in saw, one line each.
+    pub fn terraform_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.tf_dir.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every alarm in moto: name -> (threshold, state, tags).
+    pub fn alarms(&self) -> Vec<aws_sdk_cloudwatch::types::MetricAlarm> {
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk());
+        self.rt.block_on(async {
+            cw.describe_alarms().send().await.expect("describe alarms").metric_alarms.unwrap_or_default()
+        })
+    }
+
+    pub fn dashboard(&self, name: &str) -> Option<String> {
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk());
+        self.rt.block_on(async { cw.get_dashboard().dashboard_name(name).send().await.ok().and_then(|d| d.dashboard_body) })
+    }
+
+    /// Edits a profile of the project copy (a YAML key path set to a value).
+    pub fn edit_profile(&self, env: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
+        let path = self.root().join("environments").join(format!("{env}.yaml"));
+        let mut doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut doc);
+        std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    }
+}
+
+/// Parses `--output json` stdout: the last line is the result document.
+pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
