@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::KubernetesSummary;
 use crate::profile::Profile;
 use crate::{Error, Result};
 
@@ -21,7 +22,11 @@ pub struct Rendered {
 
 impl Rendered {
     /// Adds manifest.json (names, tags, Kubernetes apply order, file hashes).
-    pub(crate) fn finish(&mut self, profile: &Profile) -> Result<()> {
+    pub(crate) fn finish(
+        &mut self,
+        profile: &Profile,
+        kubernetes: Option<&KubernetesSummary>,
+    ) -> Result<()> {
         let hashes: BTreeMap<String, String> = self
             .files
             .iter()
@@ -40,6 +45,7 @@ impl Rendered {
             "dashboard_name": profile.dashboard_name(),
             "state_key": profile.state_key(),
             "tags": profile.all_tags(),
+            "kubernetes": kubernetes,
             "files": hashes,
         });
         let text = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Rendered {
@@ -115,7 +121,7 @@ fn remove_empty_parents(dir: &Path, file: &Path) {
 }
 
 /// A relative path with `/` separators, as written in manifest.json.
-pub(crate) fn slash_path(path: &Path) -> String {
+pub fn slash_path(path: &Path) -> String {
     path.components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()

@@ -1,0 +1,233 @@
+//! The values templates see: the merged profile plus the names and derived settings every
+//! template needs (resource names, labels, the image reference, the runtime's environment).
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::profile::{Capacity, Profile};
+
+/// Names derived from a profile that several files must agree on.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub queue: String,
+    pub dlq: String,
+    pub database: String,
+    pub replicas: Vec<String>,
+    pub migration_job: String,
+    pub image: String,
+}
+
+impl Names {
+    pub fn of(p: &Profile) -> Names {
+        let prefix = p.resource_prefix();
+        let image = image_ref(p);
+        // A new image gets a new migration Job (Jobs are immutable once created).
+        let digest = hex::encode(Sha256::digest(image.as_bytes()));
+        Names {
+            queue: format!("{prefix}-batches"),
+            dlq: format!("{prefix}-batches-dlq"),
+            database: format!("{prefix}-db"),
+            replicas: (1..=p.database.read_replicas)
+                .map(|i| format!("{prefix}-db-replica-{i}"))
+                .collect(),
+            migration_job: format!("rates-migrate-{}", &digest[..10]),
+            image,
+        }
+    }
+}
+
+/// `repository:tag`, or `repository@sha256:...` for digests.
+pub fn image_ref(p: &Profile) -> String {
+    let image = &p.runtime.image;
+    let sep = if image.tag.as_str().starts_with("sha256:") {
+        "@"
+    } else {
+        ":"
+    };
+    format!("{}{sep}{}", image.repository, image.tag)
+}
+
+/// `Environment=staging,Service=rates`: the runtime's RATES_METRICS_DIMENSIONS.
+pub fn dimensions_string(p: &Profile) -> String {
+    p.metric_dimensions()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The runtime settings shared by every process (the `rates-config` ConfigMap), in a
+/// fixed order. Per-process settings (pool sizes) are set on each Deployment.
+pub fn runtime_config(p: &Profile) -> Vec<(String, String)> {
+    let r = &p.runtime;
+    [
+        ("AWS_REGION", p.aws.region.to_string()),
+        ("RATES_BIND", "0.0.0.0:8080".to_string()),
+        (
+            "RATES_DRAIN_TIMEOUT_SECS",
+            r.drain_timeout_seconds.to_string(),
+        ),
+        ("RATES_LOG", r.log.to_string()),
+        ("RATES_MAX_BATCH_BYTES", r.max_batch_bytes.to_string()),
+        ("RATES_MAX_RANGE_DAYS", r.max_range_days.to_string()),
+        ("RATES_METRICS_DIMENSIONS", dimensions_string(p)),
+        (
+            "RATES_METRICS_NAMESPACE",
+            p.observability.metrics_namespace.clone(),
+        ),
+        ("RATES_MIGRATE_ON_START", "false".to_string()),
+        ("RATES_QUEUE_BACKEND", "sqs".to_string()),
+        ("RATES_S3_DROP_PREFIX", p.storage.drop_prefix.clone()),
+        ("RATES_WORKER_CONCURRENCY", r.worker.concurrency.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The Kubernetes labels every object carries (the last one is the prune selector).
+pub fn common_labels(p: &Profile) -> Value {
+    json!({
+        "app.kubernetes.io/part-of": "rates",
+        "app.kubernetes.io/managed-by": "envctl",
+        "envctl.io/environment": p.name.as_str(),
+    })
+}
+
+/// Everything a template may use.
+pub fn build(p: &Profile) -> Value {
+    let names = Names::of(p);
+    let node_groups: serde_json::Map<String, Value> = p
+        .eks
+        .node_groups
+        .iter()
+        .map(|g| {
+            (
+                g.name.clone(),
+                json!({
+                    "capacity": g.capacity.as_str(),
+                    "instance_types": g.instance_types,
+                    "min": g.min,
+                    "desired": g.desired,
+                    "max": g.max,
+                    "disk_gib": g.disk_gib,
+                }),
+            )
+        })
+        .collect();
+    let dims_flat: Vec<String> = p
+        .metric_dimensions()
+        .into_iter()
+        .flat_map(|(k, v)| [k, v])
+        .collect();
+    let dims_list: Vec<Value> = p
+        .metric_dimensions()
+        .into_iter()
+        .map(|(k, v)| json!({"Name": k, "Value": v}))
+        .collect();
+    let config: Vec<Value> = runtime_config(p)
+        .into_iter()
+        .map(|(k, v)| json!([k, v]))
+        .collect();
+    json!({
+        "p": p,
+        "env": {
+            "name": p.name.as_str(),
+            "prefix": p.resource_prefix(),
+            "namespace": p.namespace(),
+            "cluster": p.cluster_name(),
+            "alarm_prefix": p.alarm_prefix(),
+            "dashboard": p.dashboard_name(),
+            "state_key": p.state_key(),
+            "region": p.aws.region.as_str(),
+            "account_id": p.aws.account_id.as_ref().map(|a| a.as_str()),
+        },
+        "tags": p.all_tags(),
+        "labels": common_labels(p),
+        "image": names.image,
+        "names": {
+            "queue": names.queue,
+            "dlq": names.dlq,
+            "database": names.database,
+            "replicas": names.replicas,
+            "migration_job": names.migration_job,
+        },
+        "node_groups": node_groups,
+        "prestop_seconds": PRESTOP_SECONDS,
+        "has_spot": p.eks.node_groups.iter().any(|g| g.capacity == Capacity::Spot),
+        "runtime_config": config,
+        "metric_dimensions": p.metric_dimensions(),
+        "metric_dimensions_string": dimensions_string(p),
+        // [name, value, name, value, ...] for dashboard metric rows
+        "dims_flat": dims_flat,
+        // [{Name, Value}, ...] for alarms
+        "dims_list": dims_list,
+        "ingress_annotations": ingress_annotations(p),
+        "container_insights_log_groups": container_insights_log_groups(p),
+    })
+}
+
+/// Annotations of the api's Ingress for the AWS Load Balancer Controller.
+fn ingress_annotations(p: &Profile) -> Value {
+    let ingress = &p.runtime.ingress;
+    let prefix = p.resource_prefix();
+    let mut a = serde_json::Map::new();
+    let mut put = |k: &str, v: String| {
+        a.insert(format!("alb.ingress.kubernetes.io/{k}"), Value::String(v));
+    };
+    put("scheme", ingress.scheme.as_str().into());
+    put("target-type", "ip".into());
+    put("healthcheck-path", "/readyz".into());
+    put("healthcheck-interval-seconds", "10".into());
+    put("healthy-threshold-count", "2".into());
+    put("unhealthy-threshold-count", "2".into());
+    // Long enough for a large batch upload on a slow link.
+    put(
+        "load-balancer-attributes",
+        format!(
+            "idle_timeout.timeout_seconds=300,routing.http.drop_invalid_header_fields.enabled=true,deletion_protection.enabled={}",
+            p.protected
+        ),
+    );
+    // Matches the api's preStop pause: targets leave before the pod starts draining.
+    put(
+        "target-group-attributes",
+        format!("deregistration_delay.timeout_seconds={PRESTOP_SECONDS}"),
+    );
+    // Load balancer names are limited to 32 characters.
+    put(
+        "load-balancer-name",
+        prefix
+            .chars()
+            .take(32)
+            .collect::<String>()
+            .trim_end_matches('-')
+            .to_string(),
+    );
+    put(
+        "tags",
+        format!("Project=rates,Environment={},ManagedBy=envctl", p.name),
+    );
+    match &ingress.certificate_arn {
+        Some(arn) => {
+            put("listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.into());
+            put("certificate-arn", arn.clone());
+            put("ssl-redirect", "443".into());
+            put("ssl-policy", "ELBSecurityPolicy-TLS13-1-2-2021-06".into());
+        }
+        None => put("listen-ports", r#"[{"HTTP": 80}]"#.into()),
+    }
+    Value::Object(a)
+}
+
+/// Seconds the api's preStop hook waits before SIGTERM.
+pub const PRESTOP_SECONDS: u32 = 15;
+
+/// Log groups the CloudWatch Observability add-on writes to; Terraform creates them first
+/// so they get the profile's retention and the environment's key.
+pub fn container_insights_log_groups(p: &Profile) -> Vec<String> {
+    ["application", "dataplane", "host", "performance"]
+        .iter()
+        .map(|g| format!("/aws/containerinsights/{}/{g}", p.cluster_name()))
+        .collect()
+}

@@ -1,0 +1,94 @@
+variable "name" {
+  description = "Cluster name and name prefix of every resource, e.g. rates-staging."
+  type        = string
+}
+
+variable "kubernetes_version" {
+  description = "EKS Kubernetes minor version, e.g. 1.32."
+  type        = string
+
+  validation {
+    condition     = can(regex("^1\\.(29|3[0-4])$", var.kubernetes_version))
+    error_message = "kubernetes_version must be an EKS version from 1.29 to 1.34."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Private subnets (at least two zones) for the control plane's interfaces and the nodes."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 2
+    error_message = "EKS needs subnets in at least two availability zones."
+  }
+}
+
+variable "endpoint_public_access" {
+  description = "Whether the API endpoint is reachable from outside the VPC."
+  type        = bool
+}
+
+variable "public_access_cidrs" {
+  description = "CIDRs allowed to reach the public API endpoint."
+  type        = list(string)
+  default     = []
+}
+
+variable "node_groups" {
+  description = "Managed node groups by name: capacity (on_demand or spot), instance types, sizes, disk."
+  type = map(object({
+    capacity       = string
+    instance_types = list(string)
+    min            = number
+    desired        = number
+    max            = number
+    disk_gib       = number
+  }))
+
+  validation {
+    condition     = alltrue([for g in values(var.node_groups) : contains(["on_demand", "spot"], g.capacity)])
+    error_message = "Each node group's capacity must be on_demand or spot."
+  }
+
+  validation {
+    condition     = alltrue([for g in values(var.node_groups) : g.min <= g.desired && g.desired <= g.max])
+    error_message = "Each node group needs min <= desired <= max."
+  }
+}
+
+variable "workload_roles" {
+  description = "IAM roles for service accounts (IRSA), by role suffix: namespace, service account, inline policy JSON."
+  type = map(object({
+    namespace       = string
+    service_account = string
+    policy_json     = string
+  }))
+  default = {}
+}
+
+variable "container_insights" {
+  description = "Install the CloudWatch Observability add-on (container logs, Container Insights metrics)."
+  type        = bool
+  default     = true
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for Kubernetes secrets, node disks and the control-plane log group."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Days to keep control-plane logs."
+  type        = number
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts."
+  }
+}
+
+variable "tags" {
+  description = "Tags of every resource."
+  type        = map(string)
+  default     = {}
+}

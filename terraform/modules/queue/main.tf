@@ -1,0 +1,73 @@
+# The batch queue and its dead-letter queue, both encrypted with the environment's key.
+# The batch bucket may send object-created notifications to the queue.
+
+resource "aws_sqs_queue" "dlq" {
+  name                              = "${var.name}-dlq"
+  message_retention_seconds         = var.dlq_retention_seconds
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+  tags                              = var.tags
+}
+
+resource "aws_sqs_queue" "this" {
+  name                              = var.name
+  visibility_timeout_seconds        = var.visibility_timeout_seconds
+  message_retention_seconds         = var.message_retention_seconds
+  receive_wait_time_seconds         = 20
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    maxReceiveCount     = var.dlq_max_receive_count
+  })
+  tags = var.tags
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  queue_url = aws_sqs_queue.dlq.id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.this.arn]
+  })
+}
+
+data "aws_iam_policy_document" "this" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.this.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.notification_source_arns
+    content {
+      sid       = "BucketNotifications${statement.key}"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.this.arn]
+      principals {
+        type        = "Service"
+        identifiers = ["s3.amazonaws.com"]
+      }
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "this" {
+  queue_url = aws_sqs_queue.this.id
+  policy    = data.aws_iam_policy_document.this.json
+}

@@ -1,0 +1,24 @@
+output "queue_url" {
+  description = "URL of the batch queue."
+  value       = aws_sqs_queue.this.id
+}
+
+output "queue_arn" {
+  description = "ARN of the batch queue."
+  value       = aws_sqs_queue.this.arn
+}
+
+output "queue_name" {
+  description = "Name of the batch queue."
+  value       = aws_sqs_queue.this.name
+}
+
+output "dlq_name" {
+  description = "Name of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.name
+}
+
+output "dlq_arn" {
+  description = "ARN of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.arn
+}
