@@ -1,0 +1,235 @@
+//! Malformed profiles: every error names the file, the line and the key, and says what
+//! is allowed. Checked on the library's error values and through the real binary.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use envctl::profile::Profile;
+use envctl::Error;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A throw-away project: the repository's base.yaml plus the given profiles.
+fn project(profiles: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::copy(
+        repo().join("environments/base.yaml"),
+        dir.path().join("environments/base.yaml"),
+    )
+    .unwrap();
+    for (name, text) in profiles {
+        std::fs::write(dir.path().join(format!("environments/{name}.yaml")), text).unwrap();
+    }
+    dir
+}
+
+/// Loads `bad` and returns (file name, line, key, message).
+fn error_of(profiles: &[(&str, &str)]) -> (String, usize, String, String, Option<String>) {
+    let dir = project(profiles);
+    match Profile::load(dir.path(), "bad") {
+        Err(Error::Profile {
+            file,
+            line,
+            key,
+            message,
+            help,
+        }) => (
+            file.file_name().unwrap().to_string_lossy().into_owned(),
+            line,
+            key,
+            message,
+            help,
+        ),
+        other => panic!("expected a profile error, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_yaml_names_the_line() {
+    let (file, line, key, message, _) = error_of(&[(
+        "bad",
+        "extends: base\nnetwork:\n  az_count: [2\n  nat: single\n",
+    )]);
+    assert_eq!((file.as_str(), key.as_str()), ("bad.yaml", "(syntax)"));
+    assert!((3..=4).contains(&line), "line {line}");
+    assert!(message.contains("not valid YAML"), "{message}");
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_the_allowed_ones() {
+    let (file, line, key, message, help) = error_of(&[(
+        "bad",
+        "extends: base\ndatabase:\n  multi_az: true\n  multi_azz: true\n",
+    )]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 4, "database.multi_azz")
+    );
+    assert!(
+        message.contains("unknown field `multi_azz`") && message.contains("`multi_az`"),
+        "{message}"
+    );
+    assert!(help.unwrap().contains("docs/profiles.md"));
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let (file, line, key, message, _) = error_of(&[(
+        "bad",
+        "extends: base\nqueue:\n  visibility_timeout_seconds: soon\n",
+    )]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 3, "queue.visibility_timeout_seconds")
+    );
+    assert!(message.contains("invalid type"), "{message}");
+}
+
+#[test]
+fn invalid_cidrs_say_what_is_expected() {
+    let (file, line, key, message, _) =
+        error_of(&[("bad", "extends: base\nnetwork:\n  vpc_cidr: 10.40.0.0/33\n")]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 3, "network.vpc_cidr")
+    );
+    assert!(
+        message.contains("not an IPv4 CIDR") && message.contains("10.40.0.0/16"),
+        "{message}"
+    );
+}
+
+#[test]
+fn min_above_max_replicas_is_refused() {
+    let text = "extends: base\nruntime:\n  api:\n    replicas:\n      min: 5\n      max: 2\n";
+    let (file, line, key, message, help) = error_of(&[("bad", text)]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 5, "runtime.api.replicas.min")
+    );
+    assert!(
+        message.contains("min (5) is greater than max (2)"),
+        "{message}"
+    );
+    assert_eq!(help.as_deref(), Some("set min <= max"));
+}
+
+#[test]
+fn unknown_instance_families_list_the_known_ones() {
+    let text = "extends: base\neks:\n  node_groups:\n    - name: general\n      capacity: on_demand\n      instance_types: [zz9.large]\n      min: 1\n      desired: 1\n      max: 2\n      disk_gib: 50\n";
+    let (file, line, key, message, _) = error_of(&[("bad", text)]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 6, "eks.node_groups[0].instance_types[0]")
+    );
+    assert!(
+        message.contains("unknown instance family `zz9`") && message.contains("m6i"),
+        "{message}"
+    );
+}
+
+#[test]
+fn multi_az_databases_need_two_zones() {
+    let text = "extends: base\nnetwork:\n  az_count: 1\ndatabase:\n  multi_az: true\n";
+    let (file, line, key, message, help) = error_of(&[("bad", text)]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 5, "database.multi_az")
+    );
+    assert!(
+        message.contains("at least 2 availability zones"),
+        "{message}"
+    );
+    assert!(help.unwrap().contains("az_count"));
+}
+
+#[test]
+fn errors_in_an_inherited_value_point_at_the_file_that_set_it() {
+    // `mid` sets the bad value; `bad` only extends it.
+    let mid = "extends: base\nalarms:\n  datapoints_to_alarm: 9\n";
+    let (file, line, key, _, _) = error_of(&[("mid", mid), ("bad", "extends: mid\n")]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("mid.yaml", 3, "alarms.datapoints_to_alarm")
+    );
+}
+
+#[test]
+fn broken_extends_chains_name_the_missing_profile() {
+    let (file, line, key, message, help) = error_of(&[("bad", "description: x\nextends: basis\n")]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 2, "extends")
+    );
+    assert!(
+        message.contains("extends `basis`") && message.contains("does not exist"),
+        "{message}"
+    );
+    assert!(help.unwrap().contains("base"));
+}
+
+#[test]
+fn extends_cycles_are_shown_whole() {
+    let (file, line, key, message, _) =
+        error_of(&[("bad", "extends: other\n"), ("other", "\nextends: bad\n")]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("other.yaml", 2, "extends")
+    );
+    assert!(message.contains("bad -> other -> bad"), "{message}");
+}
+
+#[test]
+fn duplicate_keys_are_refused() {
+    let (file, line, key, _, _) =
+        error_of(&[("bad", "extends: base\nprotected: true\nprotected: false\n")]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 3, "protected")
+    );
+}
+
+#[test]
+fn missing_keys_name_where_to_add_them() {
+    let (file, _, key, message, _) = error_of(&[("bad", "target: aws\n")]);
+    assert_eq!(file, "bad.yaml");
+    assert_eq!(key, "aws");
+    assert!(message.contains("missing field `aws`"), "{message}");
+}
+
+#[test]
+fn the_binary_exits_non_zero_with_file_line_and_key() {
+    let dir = project(&[("bad", "extends: base\nnetwork:\n  vpc_cidr: 10.40.1.0/16\n")]);
+    let out = Command::cargo_bin("envctl")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["render", "bad"])
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    // The diagnostic may be wrapped to the terminal's width: compare it flattened.
+    let text = String::from_utf8(out).unwrap();
+    let flat: String = text
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains("environments/bad.yaml:3: `network.vpc_cidr`"),
+        "{flat}"
+    );
+    assert!(flat.contains("did you mean `10.40.0.0/16`?"), "{flat}");
+    assert!(
+        !dir.path().join(".envctl").exists(),
+        "nothing is written when the profile is invalid"
+    );
+}

@@ -1,0 +1,192 @@
+//! Every environment's rendered tree as insta snapshots, and the properties rendering
+//! promises: determinism, HA production, scaled-down copies, stale-file removal.
+
+use std::path::{Path, PathBuf};
+
+use envctl::profile::{Capacity, EnvironmentName, Profile};
+use envctl::render::{self, Rendered};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn rendered(env: &str) -> Rendered {
+    let profile = Profile::load(&root(), env).unwrap_or_else(|e| panic!("{env}: {e}"));
+    render::render(&root(), &profile).unwrap_or_else(|e| panic!("{env}: {e}"))
+}
+
+/// The tree as one text: each file with its path; module copies are checked against the
+/// repository and shown by path only (they are the same for every environment).
+fn tree_text(r: &Rendered) -> String {
+    let mut out = String::new();
+    for (path, content) in &r.files {
+        let name = render::slash_path(path);
+        if let Some(module) = name.strip_prefix("terraform/") {
+            if module.starts_with("modules/") {
+                let original =
+                    std::fs::read_to_string(root().join("terraform").join(module)).unwrap();
+                assert_eq!(&original, content, "{name} must be a verbatim copy");
+                out.push_str(&format!("=== {name} (copy of terraform/{module})\n"));
+                continue;
+            }
+        }
+        out.push_str(&format!("=== {name}\n{content}"));
+    }
+    out
+}
+
+#[test]
+fn every_environment_renders_as_snapshotted() {
+    let names = Profile::names(&root()).unwrap();
+    assert_eq!(names, ["dev", "local", "production", "review", "staging"]);
+    for env in names {
+        let tree = tree_text(&rendered(&env));
+        insta::assert_snapshot!(format!("tree_{env}"), tree);
+    }
+}
+
+#[test]
+fn rendering_is_byte_for_byte_deterministic() {
+    for env in Profile::names(&root()).unwrap() {
+        assert_eq!(
+            rendered(&env),
+            rendered(&env),
+            "{env} rendered differently twice"
+        );
+    }
+}
+
+#[test]
+fn manifest_lists_every_file_with_its_hash_and_the_kubernetes_plan() {
+    let r = rendered("staging");
+    let manifest = r.manifest().unwrap();
+    assert_eq!(manifest["environment"], "staging");
+    assert_eq!(manifest["state_key"], "envs/staging/terraform.tfstate");
+    assert_eq!(manifest["alarm_prefix"], "rates-staging-");
+    assert_eq!(
+        manifest["kubernetes"]["prune_selector"],
+        "envctl.io/environment=staging"
+    );
+    assert_eq!(
+        manifest["kubernetes"]["deployments"],
+        serde_json::json!(["rates-api", "rates-worker"])
+    );
+    let job_file = manifest["kubernetes"]["migration_job"]["file"]
+        .as_str()
+        .unwrap();
+    let order: Vec<&str> = manifest["kubernetes"]["apply_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(!order.contains(&job_file) && order.len() == 5, "{order:?}");
+    let files = manifest["files"].as_object().unwrap();
+    assert_eq!(
+        files.len(),
+        r.files.len() - 1,
+        "every file but manifest.json is listed"
+    );
+    for (path, content) in &r.files {
+        let name = render::slash_path(path);
+        if name != "manifest.json" {
+            use sha2::Digest;
+            assert_eq!(
+                files[&name],
+                hex::encode(sha2::Sha256::digest(content.as_bytes())),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn production_is_highly_available() {
+    let p = Profile::load(&root(), "production").unwrap();
+    assert!(p.protected);
+    assert_eq!(p.network.az_count, 3);
+    assert_eq!(p.network.nat.as_str(), "per_az");
+    assert!(p.database.multi_az && p.database.read_replicas >= 1 && p.database.deletion_protection);
+    assert!(
+        p.runtime.api.replicas.min >= 3
+            && p.runtime.api.spread_across_zones
+            && p.runtime.api.pdb.enabled
+    );
+    assert!(p
+        .eks
+        .node_groups
+        .iter()
+        .any(|g| g.capacity == Capacity::OnDemand));
+    assert!(p
+        .eks
+        .node_groups
+        .iter()
+        .any(|g| g.capacity == Capacity::Spot));
+    let r = rendered("production");
+    let api = &r.files[Path::new("k8s/40-api.yaml")];
+    assert!(
+        api.contains("kind: PodDisruptionBudget") && api.contains("topology.kubernetes.io/zone")
+    );
+    // Only workers tolerate the spot taint.
+    assert!(!api.contains("tolerations"));
+    assert!(r.files[Path::new("k8s/50-worker.yaml")].contains("value: spot"));
+    let alarms = &r.files[Path::new("cloudwatch/alarms.json")];
+    assert!(alarms.contains("rates-production-replica-lag-2"));
+}
+
+#[test]
+fn dev_and_review_are_scaled_down_by_their_profiles() {
+    for env in ["dev", "review"] {
+        let p = Profile::load(&root(), env).unwrap();
+        assert!(
+            !p.protected && !p.database.multi_az && p.database.read_replicas == 0,
+            "{env}"
+        );
+        assert_eq!(p.network.nat.as_str(), "single");
+        let r = rendered(env);
+        assert!(
+            !r.files[Path::new("k8s/40-api.yaml")].contains("PodDisruptionBudget"),
+            "{env}"
+        );
+        assert!(
+            r.files[Path::new("terraform/main.tf")].contains("multi_az                    = false"),
+            "{env}"
+        );
+    }
+}
+
+#[test]
+fn review_instances_render_under_their_own_names() {
+    let name = EnvironmentName::parse("review-pr42-feature-x").unwrap();
+    let extra = [("ReviewPr".to_string(), "42".to_string())]
+        .into_iter()
+        .collect();
+    let p = Profile::load(&root(), "review")
+        .unwrap()
+        .instance(name, extra);
+    let r = render::render(&root(), &p).unwrap();
+    let manifest = r.manifest().unwrap();
+    assert_eq!(manifest["cluster_name"], "rates-review-pr42-feature-x");
+    assert_eq!(manifest["tags"]["ReviewPr"], "42");
+    assert!(r.files[Path::new("k8s/10-config.yaml")]
+        .contains("envctl.io/environment: \"review-pr42-feature-x\""));
+}
+
+#[test]
+fn writing_replaces_stale_files_from_the_previous_render_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let aws = rendered("staging");
+    aws.write(dir.path()).unwrap();
+    let mine = dir.path().join("notes.txt");
+    std::fs::write(&mine, "kept").unwrap();
+    assert!(dir.path().join("k8s/40-api.yaml").is_file());
+    // The local target renders different files: the AWS ones must go, the user's stay.
+    let local = rendered("local");
+    local.write(dir.path()).unwrap();
+    assert!(!dir.path().join("k8s").exists() && !dir.path().join("terraform").exists());
+    assert!(dir.path().join("local/runtime.env").is_file());
+    assert_eq!(std::fs::read_to_string(mine).unwrap(), "kept");
+}
