@@ -69,9 +69,20 @@ BEGIN
             SET price_sum = l.price_sum + excluded.price_sum,
                 price_count = l.price_count + excluded.price_count;
     END IF;
+    -- Last, so the lock on this row is held only from here to commit.
+    UPDATE prices_version SET version = version + 1;
     RETURN NULL;
 END
 $$;
+
+-- Bumped by every statement that changes prices, in the same transaction:
+-- a reader that sees version N sees exactly the prices of version N, so the
+-- runtime can cache query answers by version (on a replica too).
+CREATE TABLE prices_version (
+    singleton BOOLEAN PRIMARY KEY DEFAULT true CHECK (singleton),
+    version   BIGINT  NOT NULL
+);
+INSERT INTO prices_version (version) VALUES (0);
 
 CREATE TRIGGER prices_lane_daily_insert AFTER INSERT ON prices
     REFERENCING NEW TABLE AS new_prices
@@ -86,6 +97,7 @@ CREATE TRIGGER prices_lane_daily_delete AFTER DELETE ON prices
 CREATE FUNCTION lane_daily_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     TRUNCATE lane_daily;
+    UPDATE prices_version SET version = version + 1;
     RETURN NULL;
 END
 $$;

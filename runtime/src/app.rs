@@ -20,6 +20,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub metrics: Metrics,
+    /// GET /rates answers by prices version (RATES_CACHE_ENTRIES).
+    pub rates_cache: Arc<crate::rates_cache::RatesCache>,
     /// Batch ingestion (uploads, status, the worker's handles).
     pub batches: crate::batch::Ingest,
     /// Cancelled on SIGTERM/SIGINT: readiness turns false, the listener closes,
@@ -32,7 +34,9 @@ impl AppState {
         let metrics = Metrics::new();
         let batches =
             crate::batch::Ingest::new(config.batch.clone(), db.primary.clone(), metrics.clone());
+        let rates_cache = Arc::new(crate::rates_cache::RatesCache::new(config.cache_entries));
         AppState {
+            rates_cache,
             config: Arc::new(config),
             db,
             metrics,

@@ -28,6 +28,8 @@ pub struct Config {
     pub max_range_days: u32,
     /// `RATES_MIGRATE_ON_START`: run the embedded migrations before serving.
     pub migrate_on_start: bool,
+    /// `RATES_CACHE_ENTRIES`: GET /rates answers kept per prices version; 0 disables.
+    pub cache_entries: usize,
     /// Batch ingestion: queue backend, size limit, worker and EMF settings.
     pub batch: crate::batch::BatchSettings,
 }
@@ -51,6 +53,7 @@ impl Config {
             drain_timeout: Duration::from_secs(env.parsed("RATES_DRAIN_TIMEOUT_SECS", 30u64)?),
             max_range_days: env.positive("RATES_MAX_RANGE_DAYS", 366)?,
             migrate_on_start: env.boolean("RATES_MIGRATE_ON_START", false)?,
+            cache_entries: env.parsed("RATES_CACHE_ENTRIES", 10_000usize)?,
             batch: crate::batch::BatchSettings::from_env(&env)?,
         };
         tracing_subscriber::EnvFilter::try_new(&config.log)

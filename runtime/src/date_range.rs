@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use crate::error::{Error, Result};
 
 /// `date_from..=date_to`, with `date_from <= date_to` and a bounded length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DateRange {
     pub from: NaiveDate,
     pub to: NaiveDate,

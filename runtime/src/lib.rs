@@ -13,6 +13,7 @@ pub mod network;
 pub mod openapi;
 pub mod prices;
 pub mod rates;
+pub mod rates_cache;
 pub mod run;
 pub mod seed;
 pub mod server;

@@ -35,7 +35,7 @@ impl PortCode {
 /// A port code or a region slug, as accepted by `origin` and `destination`.
 /// Which one it is gets decided by the database (the two namespaces differ in
 /// case, so a value cannot be both).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PlaceRef(String);
 
 impl PlaceRef {

@@ -329,3 +329,79 @@ async fn aggregates_follow_inserts_updates_and_deletes() {
         vec![None]
     );
 }
+
+fn cache_count(metrics: &str, result: &str) -> f64 {
+    let prefix = format!(r#"rates_query_cache_total{{result="{result}"}} "#);
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn cached_answers_follow_every_change_of_prices() {
+    let app = spawn_app().await;
+    app.exec(NETWORK_SQL).await;
+    insert_prices(&app.pool, &[("CNSHA", "NOOSL", "2016-01-01", 100)]).await;
+    let path = rates_path("rates", "2016-01-01", "2016-01-01", "china", "norway");
+    let null_path = rates_path("rates_null", "2016-01-01", "2016-01-01", "china", "norway");
+    for _ in 0..3 {
+        let (status, body) = app.get_json(&path).await;
+        assert_eq!(status, 200);
+        assert_eq!(averages(&body, "2016-01-01"), vec![Some(100)]);
+    }
+    // /rates_null has its own answers.
+    assert_eq!(
+        averages(&app.get_json(&null_path).await.1, "2016-01-01"),
+        vec![None]
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(cache_count(&metrics, "hit"), 2.0, "{metrics}");
+    assert_eq!(cache_count(&metrics, "miss"), 2.0, "{metrics}");
+
+    // A write by another client (SQL), then through the API: each is seen at once.
+    insert_prices(&app.pool, &[("CNNGB", "NOBGO", "2016-01-01", 200)]).await;
+    assert_eq!(
+        averages(&app.get_json(&path).await.1, "2016-01-01"),
+        vec![Some(150)]
+    );
+    let (status, _) = app
+        .post_json(
+            "/prices",
+            r#"{"date_from": "2016-01-01", "date_to": "2016-01-01", "origin_code": "CNSHA", "destination_code": "NOBGO", "price": 300}"#,
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        averages(&app.get_json(&path).await.1, "2016-01-01"),
+        vec![Some(200)]
+    );
+    assert_eq!(
+        averages(&app.get_json(&null_path).await.1, "2016-01-01"),
+        vec![Some(200)]
+    );
+    // A rolled-back write changes nothing, cached or not.
+    app.exec("BEGIN; INSERT INTO prices VALUES ('CNSHA', 'NOOSL', '2016-01-01', 9999); ROLLBACK;")
+        .await;
+    assert_eq!(
+        averages(&app.get_json(&path).await.1, "2016-01-01"),
+        vec![Some(200)]
+    );
+}
+
+#[tokio::test]
+async fn the_cache_can_be_disabled() {
+    let app = spawn_app_with(&[("RATES_CACHE_ENTRIES", "0")]).await;
+    app.exec(NETWORK_SQL).await;
+    insert_prices(&app.pool, &[("CNSHA", "NOOSL", "2016-01-01", 100)]).await;
+    let path = rates_path("rates", "2016-01-01", "2016-01-01", "CNSHA", "norway");
+    for _ in 0..2 {
+        assert_eq!(
+            averages(&app.get_json(&path).await.1, "2016-01-01"),
+            vec![Some(100)]
+        );
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(!metrics.contains("rates_query_cache_total"), "{metrics}");
+    assert!(app.state.rates_cache.is_empty());
+}
