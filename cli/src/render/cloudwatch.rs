@@ -291,23 +291,21 @@ pub fn validate_dashboard(text: &str) -> Result<()> {
             }
         }
         cells.push((x, y, width, height, title.clone()));
+        let props = &w["properties"];
         match kind {
-            "metric" => check_metric_widget(&what, &w["properties"])?,
-            "text" => {
-                if w["properties"]["markdown"].as_str().is_none() {
-                    return Err(invalid(what, "text widgets need properties.markdown"));
-                }
+            "metric" => check_metric_widget(&what, props)?,
+            "text" if props["markdown"].as_str().is_none() => {
+                return Err(invalid(what, "text widgets need properties.markdown"));
             }
-            "alarm" => {
-                if !w["properties"]["alarms"]
+            "alarm"
+                if !props["alarms"]
                     .as_array()
-                    .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string))
-                {
-                    return Err(invalid(
-                        what,
-                        "alarm widgets need properties.alarms (alarm ARNs)",
-                    ));
-                }
+                    .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string)) =>
+            {
+                return Err(invalid(
+                    what,
+                    "alarm widgets need properties.alarms (alarm ARNs)",
+                ));
             }
             _ => {}
         }
