@@ -113,10 +113,11 @@ resource "aws_launch_template" "node" {
   block_device_mappings {
     device_name = "/dev/xvda"
     ebs {
-      volume_size           = each.value.disk_gib
-      volume_type           = "gp3"
+      volume_size = each.value.disk_gib
+      volume_type = "gp3"
+      # The account's EBS key: a customer key would need grants for the Auto Scaling
+      # service-linked role, which may not exist yet in a fresh account.
       encrypted             = true
-      kms_key_id            = var.kms_key_arn
       delete_on_termination = true
     }
   }

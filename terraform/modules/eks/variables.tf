@@ -73,7 +73,7 @@ variable "container_insights" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key for Kubernetes secrets, node disks and the control-plane log group."
+  description = "KMS key for Kubernetes secrets and the control-plane log group."
   type        = string
 }
 
