@@ -260,21 +260,19 @@ fn an_interrupted_teardown_is_listed_and_resumed() {
 #[test]
 fn gc_tears_down_expired_and_closed_stacks_and_reports_it() {
     let stand = Stand::new();
-    for (pr, branch) in [(1, "a"), (2, "b"), (3, "c")] {
+    // PR 1 expires before gc runs; PR 2 (pushed later) and PR 3 (longer TTL) do not.
+    for (pr, branch, now, ttl) in [
+        (1, "a", "2030-06-10T12:00:00Z", "24h"),
+        (3, "c", "2030-06-10T12:00:00Z", "72h"),
+        (2, "b", "2030-06-11T06:00:00Z", "24h"),
+    ] {
         stand.w.provision_infrastructure(&name(pr, branch));
         up(
             &stand,
-            "2030-06-10T12:00:00Z",
-            &["--pr", &pr.to_string(), "--branch", branch, "--ttl", "24h"],
+            now,
+            &["--pr", &pr.to_string(), "--branch", branch, "--ttl", ttl],
         );
     }
-    // PR 2 was pushed to again later: not expired at gc time.
-    stand.w.provision_infrastructure(&name(2, "b"));
-    up(
-        &stand,
-        "2030-06-11T06:00:00Z",
-        &["--pr", "2", "--branch", "b", "--ttl", "24h"],
-    );
 
     // At 2030-06-11T13:00: PR 1 expired; PR 2 live and open; PR 3 live but closed.
     let out = stand
@@ -375,4 +373,56 @@ fn hostile_branch_names_become_safe_stack_names() {
             .failure();
     }
     assert!(stand.marker(15).is_none());
+}
+
+#[test]
+fn a_failed_deploy_is_recorded_and_still_expires_and_down_asks_first() {
+    let stand = Stand::new();
+    let env = name(21, "broken-migration");
+    stand.w.provision_infrastructure(&env);
+    stand
+        .w
+        .kube
+        .store
+        .lock()
+        .unwrap()
+        .failing_jobs
+        .insert("*".into());
+
+    stand
+        .envctl()
+        .env("ENVCTL_NOW", "2030-06-10T12:00:00Z")
+        .args([
+            "--yes",
+            "review",
+            "up",
+            "--pr",
+            "21",
+            "--branch",
+            "broken-migration",
+        ])
+        .assert()
+        .failure();
+    let marker = stand.marker(21).expect("a failed deploy keeps its marker");
+    assert_eq!(marker["envctl:status"], "failed");
+    assert!(!marker["envctl:last-error"].is_empty(), "{marker:?}");
+    assert_eq!(marker["envctl:expires-at"], "2030-06-13T12:00:00Z");
+    stand
+        .envctl()
+        .env("ENVCTL_NOW", "2030-06-13T12:00:00Z")
+        .args(["review", "gc", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PR 21"))
+        .stdout(predicate::str::contains("would be torn down"));
+
+    // No terminal and no --yes: refused, and nothing changes.
+    stand
+        .envctl()
+        .args(["review", "down", "--pr", "21"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--yes"));
+    assert_eq!(stand.marker(21).unwrap()["envctl:status"], "failed");
+    assert!(!stand.terraform_calls().contains("-destroy"));
 }
