@@ -8,12 +8,16 @@ mod support;
 use base64::Engine as _;
 use predicates::str::contains;
 use serde_json::{json, Value};
-use support::{json_lines, World};
+use support::{json_lines, says, World};
 
 const NS: &str = "rates-staging";
 
 fn up_json(w: &World, env: &str) -> Value {
-    let out = w.envctl().args(["up", env, "--yes", "--output", "json", "--timeout", "20s"]).assert().success();
+    let out = w
+        .envctl()
+        .args(["up", env, "--yes", "--output", "json", "--timeout", "20s"])
+        .assert()
+        .success();
     let lines = json_lines(&out.get_output().stdout);
     lines.last().unwrap()["up"].clone()
 }
@@ -29,8 +33,15 @@ fn seed_alarm(w: &World, name: &str, env: &str) {
             .period(60)
             .evaluation_periods(1)
             .threshold(1.0)
-            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
-            .tags(aws_sdk_cloudwatch::types::Tag::builder().key("envctl.io/environment").value(env).build())
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .tags(
+                aws_sdk_cloudwatch::types::Tag::builder()
+                    .key("envctl.io/environment")
+                    .value(env)
+                    .build(),
+            )
             .send(),
     )
     .unwrap();
@@ -45,7 +56,11 @@ fn env_labels() -> Value {
 }
 
 fn names(list: &Value) -> Vec<String> {
-    list.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -67,61 +82,147 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
     assert_eq!(first["backend"], "created");
     assert_eq!(first["migration"], "ran");
     assert_eq!(first["dashboard"], "created");
-    assert_eq!(names(&first["alarms"]["deleted"]), ["rates-staging-old-queue-alarm"]);
+    assert_eq!(
+        names(&first["alarms"]["deleted"]),
+        ["rates-staging-old-queue-alarm"]
+    );
     let created_alarms = names(&first["alarms"]["created"]);
     assert!(created_alarms.len() >= 5, "{created_alarms:?}");
-    assert!(names(&first["kubernetes"]["pruned"]).iter().any(|p| p.contains("rates-old-config")), "{first}");
+    assert!(
+        names(&first["kubernetes"]["pruned"])
+            .iter()
+            .any(|p| p.contains("rates-old-config")),
+        "{first}"
+    );
     let calls = w.terraform_calls();
-    assert!(calls.iter().any(|c| c == "apply -input=false -no-color -lock-timeout=5m tfplan"), "applied exactly the saved plan: {calls:?}");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == "apply -input=false -no-color -lock-timeout=5m tfplan"),
+        "applied exactly the saved plan: {calls:?}"
+    );
 
     // AWS side: every rendered alarm, with the topic substituted and the environment's tag.
     let alarms = w.alarms();
     let topic = "arn:aws:sns:eu-west-1:123456789012:rates-staging-alarms";
     for name in &created_alarms {
-        let alarm = alarms.iter().find(|a| a.alarm_name() == Some(name)).unwrap();
-        assert!(alarm.alarm_actions().iter().all(|a| a == topic), "{name}: {:?}", alarm.alarm_actions());
-        assert!(!alarm.alarm_actions().is_empty(), "{name} notifies the topic");
+        let alarm = alarms
+            .iter()
+            .find(|a| a.alarm_name() == Some(name))
+            .unwrap();
+        assert!(
+            alarm.alarm_actions().iter().all(|a| a == topic),
+            "{name}: {:?}",
+            alarm.alarm_actions()
+        );
+        assert!(
+            !alarm.alarm_actions().is_empty(),
+            "{name} notifies the topic"
+        );
     }
-    assert!(alarms.iter().all(|a| a.alarm_name() != Some("rates-staging-old-queue-alarm")));
-    assert!(alarms.iter().any(|a| a.alarm_name() == Some("rates-staging-eu-api-5xx")));
-    let dashboard: Value = serde_json::from_str(&w.dashboard("rates-staging").expect("dashboard")).unwrap();
-    assert!(dashboard["widgets"].as_array().is_some_and(|w| !w.is_empty()));
+    assert!(alarms
+        .iter()
+        .all(|a| a.alarm_name() != Some("rates-staging-old-queue-alarm")));
+    assert!(alarms
+        .iter()
+        .any(|a| a.alarm_name() == Some("rates-staging-eu-api-5xx")));
+    let dashboard: Value =
+        serde_json::from_str(&w.dashboard("rates-staging").expect("dashboard")).unwrap();
+    assert!(dashboard["widgets"]
+        .as_array()
+        .is_some_and(|w| !w.is_empty()));
 
     // Kubernetes side.
-    let secret = w.kube.get("secrets", NS, "rates-database").expect("Secret rates-database");
-    let url = base64::engine::general_purpose::STANDARD.decode(secret["data"]["DATABASE_URL"].as_str().unwrap()).unwrap();
+    let secret = w
+        .kube
+        .get("secrets", NS, "rates-database")
+        .expect("Secret rates-database");
+    let url = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["DATABASE_URL"].as_str().unwrap())
+        .unwrap();
     assert_eq!(
         String::from_utf8(url).unwrap(),
         "postgres://rates_admin:p%40ss%3Aw%2Frd@rates-staging.c9akciq32.eu-west-1.rds.amazonaws.com:5432/rates?sslmode=require"
     );
-    let read_url = base64::engine::general_purpose::STANDARD.decode(secret["data"]["DATABASE_READ_URL"].as_str().unwrap()).unwrap();
-    assert!(String::from_utf8(read_url).unwrap().contains("@rates-staging-replica-0."));
-    let infra = w.kube.get("configmaps", NS, "rates-infra").expect("ConfigMap rates-infra");
-    assert_eq!(infra["data"]["RATES_QUEUE_URL"], "https://sqs.eu-west-1.amazonaws.com/123456789012/rates-staging-batches");
-    assert_eq!(infra["metadata"]["labels"]["envctl.io/environment"], "staging");
-    assert!(w.kube.get("configmaps", NS, "rates-old-config").is_none(), "pruned");
-    assert!(w.kube.get("configmaps", NS, "someone-elses").is_some(), "unlabeled objects are never pruned");
+    let read_url = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["DATABASE_READ_URL"].as_str().unwrap())
+        .unwrap();
+    assert!(String::from_utf8(read_url)
+        .unwrap()
+        .contains("@rates-staging-replica-0."));
+    let infra = w
+        .kube
+        .get("configmaps", NS, "rates-infra")
+        .expect("ConfigMap rates-infra");
+    assert_eq!(
+        infra["data"]["RATES_QUEUE_URL"],
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/rates-staging-batches"
+    );
+    assert_eq!(
+        infra["metadata"]["labels"]["envctl.io/environment"],
+        "staging"
+    );
+    assert!(
+        w.kube.get("configmaps", NS, "rates-old-config").is_none(),
+        "pruned"
+    );
+    assert!(
+        w.kube.get("configmaps", NS, "someone-elses").is_some(),
+        "unlabeled objects are never pruned"
+    );
     let keys = w.kube.keys();
-    let deployments: Vec<_> = keys.iter().filter(|(p, ns, _)| p == "deployments" && ns == NS).collect();
+    let deployments: Vec<_> = keys
+        .iter()
+        .filter(|(p, ns, _)| p == "deployments" && ns == NS)
+        .collect();
     assert!(!deployments.is_empty(), "{keys:?}");
     for (_, _, name) in &deployments {
         let d = w.kube.get("deployments", NS, name).unwrap();
-        assert_eq!(d["metadata"]["labels"]["envctl.io/environment"], "staging", "{name}");
+        assert_eq!(
+            d["metadata"]["labels"]["envctl.io/environment"], "staging",
+            "{name}"
+        );
     }
     for (_, ns, name) in keys.iter().filter(|(p, _, _)| p == "serviceaccounts") {
         let sa = w.kube.get("serviceaccounts", ns, name).unwrap();
-        assert_eq!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/rates-staging-runtime");
+        assert_eq!(
+            sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+            "arn:aws:iam::123456789012:role/rates-staging-runtime"
+        );
     }
     let requests = w.kube.requests();
     let patches: Vec<&String> = requests.iter().filter(|r| r.starts_with("PATCH")).collect();
-    assert!(patches.iter().all(|r| r.contains("fieldManager=envctl") && r.contains("force=true")), "{patches:?}");
-    let job_patch = patches.iter().position(|r| r.contains("/jobs/")).expect("the migration Job was applied");
-    let first_deployment_patch = patches.iter().position(|r| r.contains("/deployments/")).unwrap();
-    assert!(job_patch < first_deployment_patch, "the migration Job runs before the Deployments roll out");
-    assert_eq!(w.kube.store.lock().unwrap().rejected_tokens, 0, "every call carried an EKS token");
+    assert!(
+        patches
+            .iter()
+            .all(|r| r.contains("fieldManager=envctl") && r.contains("force=true")),
+        "{patches:?}"
+    );
+    let job_patch = patches
+        .iter()
+        .position(|r| r.contains("/jobs/"))
+        .expect("the migration Job was applied");
+    let first_deployment_patch = patches
+        .iter()
+        .position(|r| r.contains("/deployments/"))
+        .unwrap();
+    assert!(
+        job_patch < first_deployment_patch,
+        "the migration Job runs before the Deployments roll out"
+    );
+    assert_eq!(
+        w.kube.store.lock().unwrap().rejected_tokens,
+        0,
+        "every call carried an EKS token"
+    );
 
     // Second up: nothing changes, and it says so.
-    let patches_before = w.kube.requests().iter().filter(|r| r.starts_with("PATCH")).count();
+    let patches_before = w
+        .kube
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PATCH"))
+        .count();
     w.envctl()
         .args(["up", "staging", "--yes", "--timeout", "20s"])
         .assert()
@@ -131,30 +232,72 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
     assert_eq!(second["changed"], false, "{second}");
     assert_eq!(second["migration"], "up to date");
     assert_eq!(second["kubernetes"]["created"].as_array().unwrap().len(), 0);
-    assert_eq!(second["kubernetes"]["configured"].as_array().unwrap().len(), 0);
-    assert!(names(&second["alarms"]["updated"]).is_empty() && names(&second["alarms"]["created"]).is_empty());
-    assert_eq!(w.terraform_calls().iter().filter(|c| c.starts_with("apply")).count(), 1, "no second apply");
-    let job_patches = w.kube.requests().iter().skip(0).filter(|r| r.starts_with("PATCH") && r.contains("/jobs/")).count();
-    assert_eq!(job_patches, 1, "the migration Job is not re-run for the same version");
-    assert!(w.kube.requests().iter().filter(|r| r.starts_with("PATCH")).count() > patches_before, "apply still ran (as no-ops)");
+    assert_eq!(
+        second["kubernetes"]["configured"].as_array().unwrap().len(),
+        0
+    );
+    assert!(
+        names(&second["alarms"]["updated"]).is_empty()
+            && names(&second["alarms"]["created"]).is_empty()
+    );
+    assert_eq!(
+        w.terraform_calls()
+            .iter()
+            .filter(|c| c.starts_with("apply"))
+            .count(),
+        1,
+        "no second apply"
+    );
+    let job_patches = w
+        .kube
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PATCH") && r.contains("/jobs/"))
+        .count();
+    assert_eq!(
+        job_patches, 1,
+        "the migration Job is not re-run for the same version"
+    );
+    assert!(
+        w.kube
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with("PATCH"))
+            .count()
+            > patches_before,
+        "apply still ran (as no-ops)"
+    );
 
     // A threshold change in the profile updates exactly the alarms it feeds.
     let threshold_of = |w: &World, pattern: &str| {
         w.alarms()
             .iter()
-            .filter(|a| a.alarm_name().is_some_and(|n| n.starts_with("rates-staging-") && n.contains(pattern)))
+            .filter(|a| {
+                a.alarm_name()
+                    .is_some_and(|n| n.starts_with("rates-staging-") && n.contains(pattern))
+            })
             .map(|a| (a.alarm_name().unwrap().to_string(), a.threshold()))
             .collect::<Vec<_>>()
     };
-    let before = threshold_of(&w, "5xx");
+    let before = threshold_of(&w, "api-5xx-rate");
     assert_eq!(before.len(), 1, "one 5xx alarm: {before:?}");
-    w.edit_profile("staging", |doc| doc["alarms"]["api_5xx_percent"] = serde_yaml::Value::from(7));
+    w.edit_profile("staging", |doc| {
+        doc["alarms"]["api_5xx_percent"] = serde_yaml::Value::from(7)
+    });
     let third = up_json(&w, "staging");
-    assert_eq!(names(&third["alarms"]["updated"]), [before[0].0.clone()], "{third}");
+    assert_eq!(
+        names(&third["alarms"]["updated"]),
+        [before[0].0.clone()],
+        "{third}"
+    );
     assert!(names(&third["alarms"]["created"]).is_empty());
     assert_eq!(third["changed"], true);
-    let after = threshold_of(&w, "5xx");
-    assert_ne!(after[0].1, before[0].1, "threshold changed");
+    let after = threshold_of(&w, "api-5xx-rate");
+    assert_eq!(
+        (before[0].1, after[0].1),
+        (Some(2.0), Some(7.0)),
+        "threshold changed"
+    );
 
     // status: alarms with ALARM first, rollouts, endpoints.
     let cw = aws_sdk_cloudwatch::Client::new(&w.sdk());
@@ -172,39 +315,88 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
     }
     let out = w.envctl().args(["status", "staging"]).assert().success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    let alarm_lines: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("ALARM") || l.trim_start().starts_with("OK") || l.trim_start().starts_with("INSUFFICIENT_DATA")).collect();
-    assert!(alarm_lines[0].contains("ALARM") && alarm_lines[0].contains(&firing), "ALARM first:\n{text}");
+    let alarm_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.trim_start().starts_with("ALARM")
+                || l.trim_start().starts_with("OK")
+                || l.trim_start().starts_with("INSUFFICIENT_DATA")
+        })
+        .collect();
+    assert!(
+        alarm_lines[0].contains("ALARM") && alarm_lines[0].contains(&firing),
+        "ALARM first:\n{text}"
+    );
     assert!(text.contains("1 in ALARM"), "{text}");
-    assert!(text.contains("cluster:       rates-staging ACTIVE"), "{text}");
+    assert!(
+        text.contains("cluster:       rates-staging ACTIVE"),
+        "{text}"
+    );
     assert!(text.contains("rollout:       ✓"), "{text}");
     assert!(text.contains("dashboards:name=rates-staging"), "{text}");
-    let out = w.envctl().args(["status", "staging", "--output", "json"]).assert().success();
-    let status = &json_lines(&out.get_output().stdout).last().unwrap()["status"];
+    let out = w
+        .envctl()
+        .args(["status", "staging", "--output", "json"])
+        .assert()
+        .success();
+    let status = json_lines(&out.get_output().stdout).last().unwrap()["status"].clone();
     assert_eq!(status["alarms"][0]["state"], "ALARM");
     assert_eq!(status["alarms"][0]["name"], firing.as_str());
-    assert!(status["deployments"].as_array().unwrap().iter().all(|d| d["complete"] == true));
+    assert!(status["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["complete"] == true));
     if w.kube.keys().iter().any(|(p, _, _)| p == "ingresses") {
-        assert!(status["endpoints"][0].as_str().unwrap().contains("://"), "{status}");
+        assert!(
+            status["endpoints"][0].as_str().unwrap().contains("://"),
+            "{status}"
+        );
     }
 
     // down: nothing of the environment is left.
-    w.envctl().args(["down", "staging", "--yes"]).assert().success().stdout(contains("staging is down."));
+    w.envctl()
+        .args(["down", "staging", "--yes"])
+        .assert()
+        .success()
+        .stdout(contains("staging is down."));
     let left: Vec<String> = w
         .alarms()
         .iter()
         .filter_map(|a| a.alarm_name().map(str::to_string))
         .filter(|n| n.starts_with("rates-staging-"))
         .collect();
-    assert_eq!(left, ["rates-staging-eu-api-5xx"], "only the other environment's alarm is left");
+    assert_eq!(
+        left,
+        ["rates-staging-eu-api-5xx"],
+        "only the other environment's alarm is left"
+    );
     assert!(w.dashboard("rates-staging").is_none());
-    let objects: Vec<_> = w.kube.keys().into_iter().filter(|(p, ns, name)| ns == NS || (p == "namespaces" && name == NS)).collect();
+    let objects: Vec<_> = w
+        .kube
+        .keys()
+        .into_iter()
+        .filter(|(p, ns, name)| ns == NS || (p == "namespaces" && name == NS))
+        .collect();
     assert!(objects.is_empty(), "left in the cluster: {objects:?}");
     let calls = w.terraform_calls();
-    assert!(calls.iter().any(|c| c.starts_with("plan") && c.contains("-destroy")), "{calls:?}");
-    assert!(!w.tf_dir.join("applied").exists(), "terraform destroyed everything");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("plan") && c.contains("-destroy")),
+        "{calls:?}"
+    );
+    assert!(
+        !w.tf_dir.join("applied").exists(),
+        "terraform destroyed everything"
+    );
 
     // down again: everything is already gone, and that is fine.
-    let out = w.envctl().args(["down", "staging", "--yes"]).assert().success();
+    let out = w
+        .envctl()
+        .args(["down", "staging", "--yes"])
+        .assert()
+        .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(text.contains("0 deleted; dashboard already gone"), "{text}");
     assert!(text.contains("already destroyed"), "{text}");
@@ -214,19 +406,29 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
 fn a_stuck_rollout_says_why_before_the_timeout() {
     let w = World::new();
     w.provision_infrastructure("staging");
-    w.kube.store.lock().unwrap().stuck_deployments.insert("*".into());
+    w.kube
+        .store
+        .lock()
+        .unwrap()
+        .stuck_deployments
+        .insert("*".into());
     let started = std::time::Instant::now();
     w.envctl()
         .args(["up", "staging", "--yes", "--timeout", "4s"])
         .assert()
         .code(1)
-        .stderr(contains("rollout of deployment"))
-        .stderr(contains("not complete after 4s"))
-        .stderr(contains("Readiness probe failed: HTTP probe failed with statuscode: 503 (x9)"))
-        .stderr(contains("0/"));
+        .stderr(says("rollout of deployment"))
+        .stderr(says("not complete after 4s"))
+        .stderr(says(
+            "Readiness probe failed: HTTP probe failed with statuscode: 503 (x9)",
+        ))
+        .stderr(says("0/"));
     assert!(started.elapsed() < std::time::Duration::from_secs(90));
     // Nothing was pruned and no alarms were put while the rollout was stuck.
-    assert!(w.alarms().iter().all(|a| !a.alarm_name().unwrap_or_default().starts_with("rates-staging-")));
+    assert!(w.alarms().iter().all(|a| !a
+        .alarm_name()
+        .unwrap_or_default()
+        .starts_with("rates-staging-")));
 }
 
 #[test]
@@ -238,11 +440,14 @@ fn a_failed_migration_stops_before_the_deployments_with_its_log() {
         .args(["up", "staging", "--yes", "--timeout", "20s"])
         .assert()
         .code(1)
-        .stderr(contains("migration job"))
-        .stderr(contains("Job has reached the specified backoff limit"))
-        .stderr(contains("relation \"rates_daily\" already exists"));
+        .stderr(says("migration job"))
+        .stderr(says("Job has reached the specified backoff limit"))
+        .stderr(says("relation \"rates_daily\" already exists"));
     assert!(
-        !w.kube.requests().iter().any(|r| r.starts_with("PATCH") && r.contains("/deployments/")),
+        !w.kube
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("PATCH") && r.contains("/deployments/")),
         "no Deployment was touched"
     );
 }

@@ -5,8 +5,7 @@
 
 mod support;
 
-use predicates::str::contains;
-use support::{plan_fixture, World};
+use support::{plan_fixture, says, World};
 
 #[test]
 fn protected_down_needs_force_protected_with_the_name_and_yes() {
@@ -15,26 +14,38 @@ fn protected_down_needs_force_protected_with_the_name_and_yes() {
         .args(["down", "production"])
         .assert()
         .code(1)
-        .stderr(contains("refused"))
-        .stderr(contains("production is protected"))
-        .stderr(contains("--yes --force-protected production"));
+        .stderr(says("refused"))
+        .stderr(says("production is protected"))
+        .stderr(says("--yes --force-protected production"));
     // --yes alone is not enough for a protected environment.
     w.envctl()
         .args(["down", "production", "--yes"])
         .assert()
         .code(1)
-        .stderr(contains("--force-protected production"));
+        .stderr(says("--force-protected production"));
     w.envctl()
         .args(["down", "production", "--force-protected", "production"])
         .assert()
         .code(1)
-        .stderr(contains("also needs --yes"));
+        .stderr(says("also needs --yes"));
     w.envctl()
-        .args(["down", "production", "--yes", "--force-protected", "staging"])
+        .args([
+            "down",
+            "production",
+            "--yes",
+            "--force-protected",
+            "staging",
+        ])
         .assert()
         .code(1)
-        .stderr(contains("--force-protected names `staging`, but the environment is `production`"));
-    assert!(w.terraform_calls().is_empty(), "nothing ran: {:?}", w.terraform_calls());
+        .stderr(says(
+            "--force-protected names `staging`, but the environment is `production`",
+        ));
+    assert!(
+        w.terraform_calls().is_empty(),
+        "nothing ran: {:?}",
+        w.terraform_calls()
+    );
 }
 
 #[test]
@@ -44,8 +55,8 @@ fn unprotected_down_needs_yes_without_a_terminal() {
         .args(["down", "staging"])
         .assert()
         .code(1)
-        .stderr(contains("no terminal to confirm on"))
-        .stderr(contains("pass --yes"));
+        .stderr(says("no terminal to confirm on"))
+        .stderr(says("pass --yes"));
     assert!(w.terraform_calls().is_empty());
 }
 
@@ -57,11 +68,14 @@ fn up_with_changes_needs_yes_without_a_terminal_and_changes_nothing() {
         .args(["up", "staging"])
         .assert()
         .code(1)
-        .stderr(contains("Apply these changes to staging?"))
-        .stderr(contains("pass --yes"));
+        .stderr(says("Apply these changes to staging?"))
+        .stderr(says("pass --yes"));
     let calls = w.terraform_calls();
     assert!(calls.iter().any(|c| c.starts_with("plan")), "{calls:?}");
-    assert!(!calls.iter().any(|c| c.starts_with("apply")), "nothing applied: {calls:?}");
+    assert!(
+        !calls.iter().any(|c| c.starts_with("apply")),
+        "nothing applied: {calls:?}"
+    );
 }
 
 #[test]
@@ -73,19 +87,47 @@ fn protected_destroys_need_force_protected_even_with_yes() {
         .env("TF_STANDIN_PLAN", plan_fixture("plan-changes.json"))
         .assert()
         .code(1)
-        .stderr(contains("production is protected and this plan destroys 4 resource(s) (2 replaced)"))
-        .stderr(contains("--force-protected production"));
-    assert!(!w.terraform_calls().iter().any(|c| c.starts_with("apply")), "nothing applied");
+        .stderr(says(
+            "production is protected and this plan destroys 4 resource(s) (2 replaced)",
+        ))
+        .stderr(says("--force-protected production"));
+    assert!(
+        !w.terraform_calls().iter().any(|c| c.starts_with("apply")),
+        "nothing applied"
+    );
 
     // A non-destructive change to production goes through with --yes (CI deploys).
-    w.envctl().args(["up", "production", "--yes", "--timeout", "20s"]).assert().success();
-    assert_eq!(w.terraform_calls().iter().filter(|c| c.starts_with("apply")).count(), 1);
+    w.envctl()
+        .args(["up", "production", "--yes", "--timeout", "20s"])
+        .assert()
+        .success();
+    assert_eq!(
+        w.terraform_calls()
+            .iter()
+            .filter(|c| c.starts_with("apply"))
+            .count(),
+        1
+    );
 
     // And the destructive one with the name repeated.
     w.envctl()
-        .args(["up", "production", "--yes", "--force-protected", "production", "--timeout", "20s"])
+        .args([
+            "up",
+            "production",
+            "--yes",
+            "--force-protected",
+            "production",
+            "--timeout",
+            "20s",
+        ])
         .env("TF_STANDIN_PLAN", plan_fixture("plan-changes.json"))
         .assert()
         .success();
-    assert_eq!(w.terraform_calls().iter().filter(|c| c.starts_with("apply")).count(), 2);
+    assert_eq!(
+        w.terraform_calls()
+            .iter()
+            .filter(|c| c.starts_with("apply"))
+            .count(),
+        2
+    );
 }

@@ -118,6 +118,55 @@ pub fn annotate_service_accounts(objects: &mut [RenderedObject], outputs: &Terra
     }
 }
 
+/// Replaces `${OUTPUT}` placeholders in the rendered objects' strings with Terraform
+/// outputs (e.g. the ServiceAccount's `${runtime_role_arn}`); an unknown one is an error
+/// naming the file.
+pub fn substitute_outputs(
+    objects: &mut [RenderedObject],
+    outputs: &TerraformOutputs,
+) -> Result<()> {
+    for object in objects.iter_mut() {
+        let file = object.file.display().to_string();
+        substitute(&mut object.body, outputs, &file)?;
+    }
+    Ok(())
+}
+
+fn substitute(value: &mut serde_json::Value, outputs: &TerraformOutputs, file: &str) -> Result<()> {
+    match value {
+        serde_json::Value::String(text) => {
+            while let Some(start) = text.find("${") {
+                let Some(len) = text[start..].find('}') else {
+                    break;
+                };
+                let name = text[start + 2..start + len].to_string();
+                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    break;
+                }
+                let replacement = outputs.optional(&name).ok_or_else(|| Error::Rendered {
+                    what: file.to_string(),
+                    message: format!(
+                        "`${{{name}}}` names no Terraform output (see the rendered outputs.tf)"
+                    ),
+                })?;
+                text.replace_range(start..start + len + 1, &replacement);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                substitute(item, outputs, file)?;
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for item in map.values_mut() {
+                substitute(item, outputs, file)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// The RDS-managed master secret: `{"username": ..., "password": ...}`.
 async fn master_credentials(aws: &Aws, arn: &str) -> Result<(String, String)> {
     let out = aws

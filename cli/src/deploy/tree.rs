@@ -87,6 +87,11 @@ impl DeployTree {
                 .map(|p| p.to_string_lossy().replace('\\', "/"))
                 .collect();
         }
+        if let Some(job) = &kube.migration_job {
+            if !files.contains(&job.file) {
+                files.push(job.file.clone());
+            }
+        }
         let mut objects = Vec::new();
         for file in &files {
             let path = if Path::new(file).starts_with("k8s") {

@@ -59,6 +59,10 @@ pub async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> Result<U
     };
     step.done(&format!("{} ({})", access.info.status, access.api_url));
     let infra_objects = infra::objects(&session.aws, profile, &outputs).await?;
+    infra::substitute_outputs(&mut tree.objects, &outputs)?;
+    if let Some(job) = &mut tree.migration_job {
+        infra::substitute_outputs(std::slice::from_mut(job), &outputs)?;
+    }
     infra::annotate_service_accounts(&mut tree.objects, &outputs);
 
     let mut report = ApplyReport::default();

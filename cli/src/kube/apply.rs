@@ -18,6 +18,7 @@ pub const FIELD_MANAGER: &str = "envctl";
 /// besides whatever the current render has. Namespaces go last.
 pub const MANAGED_KINDS: &[(&str, &str)] = &[
     ("keda.sh/v1alpha1", "ScaledObject"),
+    ("keda.sh/v1alpha1", "TriggerAuthentication"),
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("policy/v1", "PodDisruptionBudget"),
     ("networking.k8s.io/v1", "Ingress"),

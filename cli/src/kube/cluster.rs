@@ -134,6 +134,9 @@ impl ClusterAccess {
                 config.root_cert = Some(pem_to_der(&pem).map_err(bad)?);
             }
         }
+        // rustls has two crypto backends compiled in (ring and aws-lc-rs, via different
+        // dependencies), so it cannot pick one itself; the first call wins, later ones are no-ops.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = kube::Client::try_from(config).map_err(|e| bad(e.to_string()))?;
         self.client = Some((client.clone(), Instant::now()));
         Ok(client)

@@ -29,22 +29,125 @@ struct Resource {
 }
 
 const RESOURCES: &[Resource] = &[
-    Resource { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false },
-    Resource { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true },
-    Resource { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true },
-    Resource { group: "", version: "v1", plural: "services", kind: "Service", namespaced: true },
-    Resource { group: "", version: "v1", plural: "serviceaccounts", kind: "ServiceAccount", namespaced: true },
-    Resource { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true },
-    Resource { group: "", version: "v1", plural: "events", kind: "Event", namespaced: true },
-    Resource { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true },
-    Resource { group: "batch", version: "v1", plural: "jobs", kind: "Job", namespaced: true },
-    Resource { group: "autoscaling", version: "v2", plural: "horizontalpodautoscalers", kind: "HorizontalPodAutoscaler", namespaced: true },
-    Resource { group: "policy", version: "v1", plural: "poddisruptionbudgets", kind: "PodDisruptionBudget", namespaced: true },
-    Resource { group: "networking.k8s.io", version: "v1", plural: "ingresses", kind: "Ingress", namespaced: true },
-    Resource { group: "networking.k8s.io", version: "v1", plural: "networkpolicies", kind: "NetworkPolicy", namespaced: true },
-    Resource { group: "keda.sh", version: "v1alpha1", plural: "scaledobjects", kind: "ScaledObject", namespaced: true },
-    Resource { group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", kind: "Role", namespaced: true },
-    Resource { group: "rbac.authorization.k8s.io", version: "v1", plural: "rolebindings", kind: "RoleBinding", namespaced: true },
+    Resource {
+        group: "",
+        version: "v1",
+        plural: "namespaces",
+        kind: "Namespace",
+        namespaced: false,
+    },
+    Resource {
+        group: "",
+        version: "v1",
+        plural: "configmaps",
+        kind: "ConfigMap",
+        namespaced: true,
+    },
+    Resource {
+        group: "",
+        version: "v1",
+        plural: "secrets",
+        kind: "Secret",
+        namespaced: true,
+    },
+    Resource {
+        group: "",
+        version: "v1",
+        plural: "services",
+        kind: "Service",
+        namespaced: true,
+    },
+    Resource {
+        group: "",
+        version: "v1",
+        plural: "serviceaccounts",
+        kind: "ServiceAccount",
+        namespaced: true,
+    },
+    Resource {
+        group: "",
+        version: "v1",
+        plural: "pods",
+        kind: "Pod",
+        namespaced: true,
+    },
+    Resource {
+        group: "",
+        version: "v1",
+        plural: "events",
+        kind: "Event",
+        namespaced: true,
+    },
+    Resource {
+        group: "apps",
+        version: "v1",
+        plural: "deployments",
+        kind: "Deployment",
+        namespaced: true,
+    },
+    Resource {
+        group: "batch",
+        version: "v1",
+        plural: "jobs",
+        kind: "Job",
+        namespaced: true,
+    },
+    Resource {
+        group: "autoscaling",
+        version: "v2",
+        plural: "horizontalpodautoscalers",
+        kind: "HorizontalPodAutoscaler",
+        namespaced: true,
+    },
+    Resource {
+        group: "policy",
+        version: "v1",
+        plural: "poddisruptionbudgets",
+        kind: "PodDisruptionBudget",
+        namespaced: true,
+    },
+    Resource {
+        group: "networking.k8s.io",
+        version: "v1",
+        plural: "ingresses",
+        kind: "Ingress",
+        namespaced: true,
+    },
+    Resource {
+        group: "networking.k8s.io",
+        version: "v1",
+        plural: "networkpolicies",
+        kind: "NetworkPolicy",
+        namespaced: true,
+    },
+    Resource {
+        group: "keda.sh",
+        version: "v1alpha1",
+        plural: "scaledobjects",
+        kind: "ScaledObject",
+        namespaced: true,
+    },
+    Resource {
+        group: "keda.sh",
+        version: "v1alpha1",
+        plural: "triggerauthentications",
+        kind: "TriggerAuthentication",
+        namespaced: true,
+    },
+    Resource {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "roles",
+        kind: "Role",
+        namespaced: true,
+    },
+    Resource {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "rolebindings",
+        kind: "RoleBinding",
+        namespaced: true,
+    },
 ];
 
 /// One stored object: what was applied (to tell no-op applies) and the live object.
@@ -80,13 +183,17 @@ pub struct KubeApi {
 impl KubeApi {
     pub fn start() -> KubeApi {
         let store = Arc::new(Mutex::new(Store::default()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in API server");
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in API server");
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new().fallback(handle).with_state(store.clone());
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 axum::serve(listener, app)
@@ -97,7 +204,12 @@ impl KubeApi {
                     .unwrap();
             });
         });
-        KubeApi { port, store, shutdown: Some(tx), thread: Some(thread) }
+        KubeApi {
+            port,
+            store,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -107,7 +219,10 @@ impl KubeApi {
     /// The live object, if any (`plural` like "deployments").
     pub fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
         let store = self.store.lock().unwrap();
-        store.objects.get(&(plural.to_string(), namespace.to_string(), name.to_string())).map(|s| s.live.clone())
+        store
+            .objects
+            .get(&(plural.to_string(), namespace.to_string(), name.to_string()))
+            .map(|s| s.live.clone())
     }
 
     /// `(plural, namespace, name)` of every object.
@@ -118,18 +233,30 @@ impl KubeApi {
     /// Puts an object in as if someone had applied it earlier.
     pub fn seed(&self, plural: &str, object: Value) {
         let mut store = self.store.lock().unwrap();
-        let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+        let namespace = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
         store.resource_version += 1;
         let mut live = object.clone();
         live["metadata"]["resourceVersion"] = store.resource_version.to_string().into();
-        store.objects.insert((plural.into(), namespace, name), Stored { applied: object, live });
+        store.objects.insert(
+            (plural.into(), namespace, name),
+            Stored {
+                applied: object,
+                live,
+            },
+        );
     }
 
     /// Sets a field of a live object's status (e.g. an Ingress's load balancer).
     pub fn set_status(&self, plural: &str, namespace: &str, name: &str, status: Value) {
         let mut store = self.store.lock().unwrap();
-        if let Some(stored) = store.objects.get_mut(&(plural.into(), namespace.into(), name.into())) {
+        if let Some(stored) = store
+            .objects
+            .get_mut(&(plural.into(), namespace.into(), name.into()))
+        {
             stored.live["status"] = status;
         }
     }
@@ -169,7 +296,9 @@ fn token_ok(headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let Ok(url) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) else { return false };
+    let Ok(url) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) else {
+        return false;
+    };
     let url = String::from_utf8_lossy(&url);
     url.starts_with("https://sts.")
         && url.contains("Action=GetCallerIdentity")
@@ -203,7 +332,9 @@ fn route(path: &str) -> Option<Route> {
         ["namespaces", ns, tail @ ..] if !tail.is_empty() => (Some(ns.to_string()), tail),
         other => (None, other),
     };
-    let resource = RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == rest[0])?;
+    let resource = RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == rest[0])?;
     Some(Route::Objects(Target {
         resource,
         namespace,
@@ -240,14 +371,24 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn matches_selectors(object: &Value, labels: Option<&String>, fields: Option<&String>) -> bool {
-    for term in labels.map(|s| s.split(',').collect::<Vec<_>>()).unwrap_or_default() {
-        let Some((k, v)) = term.split_once('=') else { continue };
+    for term in labels
+        .map(|s| s.split(',').collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        let Some((k, v)) = term.split_once('=') else {
+            continue;
+        };
         if object["metadata"]["labels"][k].as_str() != Some(v) {
             return false;
         }
     }
-    for term in fields.map(|s| s.split(',').collect::<Vec<_>>()).unwrap_or_default() {
-        let Some((k, v)) = term.split_once('=') else { continue };
+    for term in fields
+        .map(|s| s.split(',').collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        let Some((k, v)) = term.split_once('=') else {
+            continue;
+        };
         let mut at = object;
         for part in k.split('.') {
             at = &at[part];
@@ -259,15 +400,35 @@ fn matches_selectors(object: &Value, labels: Option<&String>, fields: Option<&St
     true
 }
 
-async fn handle(State(store): State<Arc<Mutex<Store>>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(store): State<Arc<Mutex<Store>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut store = store.lock().unwrap();
-    store.requests.push(format!("{method} {}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")));
+    store.requests.push(format!(
+        "{method} {}",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    ));
     if !token_ok(&headers) {
         store.rejected_tokens += 1;
-        return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized".into());
+        return status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized".into(),
+        );
     }
     let Some(route) = route(uri.path()) else {
-        return status(StatusCode::NOT_FOUND, "NotFound", format!("the server could not find the requested resource ({})", uri.path()));
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!(
+                "the server could not find the requested resource ({})",
+                uri.path()
+            ),
+        );
     };
     let target = match route {
         Route::Discovery(group, version) => {
@@ -282,23 +443,37 @@ async fn handle(State(store): State<Arc<Mutex<Store>>>, method: Method, uri: Uri
                 })
                 .collect();
             if resources.is_empty() {
-                return status(StatusCode::NOT_FOUND, "NotFound", format!("no group version {group}/{version}"));
+                return status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("no group version {group}/{version}"),
+                );
             }
-            let gv = if group.is_empty() { version } else { format!("{group}/{version}") };
+            let gv = if group.is_empty() {
+                version
+            } else {
+                format!("{group}/{version}")
+            };
             return axum::Json(json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources }))
                 .into_response();
         }
         Route::Objects(target) => target,
     };
     let r = target.resource;
-    let api_version = if r.group.is_empty() { r.version.to_string() } else { format!("{}/{}", r.group, r.version) };
+    let api_version = if r.group.is_empty() {
+        r.version.to_string()
+    } else {
+        format!("{}/{}", r.group, r.version)
+    };
     let q = query(&uri);
     match (method, &target.name, target.sub.as_deref()) {
         (Method::GET, None, _) => {
             let items: Vec<Value> = store
                 .objects
                 .iter()
-                .filter(|((plural, ns, _), _)| plural == r.plural && target.namespace.as_ref().is_none_or(|n| n == ns))
+                .filter(|((plural, ns, _), _)| {
+                    plural == r.plural && target.namespace.as_ref().is_none_or(|n| n == ns)
+                })
                 .map(|(_, s)| s.live.clone())
                 .filter(|o| matches_selectors(o, q.get("labelSelector"), q.get("fieldSelector")))
                 .collect();
@@ -311,32 +486,73 @@ async fn handle(State(store): State<Arc<Mutex<Store>>>, method: Method, uri: Uri
         (Method::GET, Some(name), Some("log")) => {
             let ns = target.namespace.clone().unwrap_or_default();
             match store.objects.get(&("pods".into(), ns, name.clone())) {
-                Some(pod) => pod.live["metadata"]["annotations"]["test/log"].as_str().unwrap_or("").to_string().into_response(),
-                None => status(StatusCode::NOT_FOUND, "NotFound", format!("pods \"{name}\" not found")),
+                Some(pod) => pod.live["metadata"]["annotations"]["test/log"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+                    .into_response(),
+                None => status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("pods \"{name}\" not found"),
+                ),
             }
         }
         (Method::GET, Some(name), None) => {
-            let key = (r.plural.to_string(), target.namespace.clone().unwrap_or_default(), name.clone());
+            let key = (
+                r.plural.to_string(),
+                target.namespace.clone().unwrap_or_default(),
+                name.clone(),
+            );
             match store.objects.get(&key) {
                 Some(s) => axum::Json(s.live.clone()).into_response(),
-                None => status(StatusCode::NOT_FOUND, "NotFound", format!("{}.{} \"{name}\" not found", r.plural, r.group)),
+                None => status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("{}.{} \"{name}\" not found", r.plural, r.group),
+                ),
             }
         }
         (Method::PATCH, Some(name), None) => {
-            let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let content_type = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
             if content_type != "application/apply-patch+yaml" {
-                return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", format!("only server-side apply is served here, not {content_type}"));
+                return status(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UnsupportedMediaType",
+                    format!("only server-side apply is served here, not {content_type}"),
+                );
             }
             if q.get("fieldManager").map(String::as_str) != Some("envctl") {
-                return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", "fieldManager is required for apply".into());
+                return status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    "fieldManager is required for apply".into(),
+                );
             }
             let Ok(applied) = serde_json::from_slice::<Value>(&body) else {
-                return status(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON/YAML".into());
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "body is not JSON/YAML".into(),
+                );
             };
-            if applied["metadata"]["name"].as_str() != Some(name) || applied["kind"].as_str() != Some(r.kind) {
-                return status(StatusCode::BAD_REQUEST, "BadRequest", "name or kind does not match the URL".into());
+            if applied["metadata"]["name"].as_str() != Some(name)
+                || applied["kind"].as_str() != Some(r.kind)
+            {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "name or kind does not match the URL".into(),
+                );
             }
-            let ns = if r.namespaced { target.namespace.clone().unwrap_or_default() } else { String::new() };
+            let ns = if r.namespaced {
+                target.namespace.clone().unwrap_or_default()
+            } else {
+                String::new()
+            };
             let key = (r.plural.to_string(), ns.clone(), name.clone());
             let previous = store.objects.get(&key).cloned();
             if let Some(prev) = &previous {
@@ -348,7 +564,9 @@ async fn handle(State(store): State<Arc<Mutex<Store>>>, method: Method, uri: Uri
             let rv = store.resource_version;
             let mut live = applied.clone();
             let generation = match &previous {
-                Some(p) if p.applied["spec"] == applied["spec"] => p.live["metadata"]["generation"].as_i64().unwrap_or(1),
+                Some(p) if p.applied["spec"] == applied["spec"] => {
+                    p.live["metadata"]["generation"].as_i64().unwrap_or(1)
+                }
                 Some(p) => p.live["metadata"]["generation"].as_i64().unwrap_or(1) + 1,
                 None => 1,
             };
@@ -367,8 +585,22 @@ async fn handle(State(store): State<Arc<Mutex<Store>>>, method: Method, uri: Uri
                 live["status"] = prev.live["status"].clone();
             }
             controllers(&mut store, r.kind, &ns, name, &mut live);
-            store.objects.insert(key, Stored { applied, live: live.clone() });
-            (if previous.is_some() { StatusCode::OK } else { StatusCode::CREATED }, axum::Json(live)).into_response()
+            store.objects.insert(
+                key,
+                Stored {
+                    applied,
+                    live: live.clone(),
+                },
+            );
+            (
+                if previous.is_some() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+                axum::Json(live),
+            )
+                .into_response()
         }
         (Method::DELETE, Some(name), None) => {
             let ns = target.namespace.clone().unwrap_or_default();
@@ -380,10 +612,18 @@ async fn handle(State(store): State<Arc<Mutex<Store>>>, method: Method, uri: Uri
                     }
                     axum::Json(s.live).into_response()
                 }
-                None => status(StatusCode::NOT_FOUND, "NotFound", format!("{} \"{name}\" not found", r.plural)),
+                None => status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("{} \"{name}\" not found", r.plural),
+                ),
             }
         }
-        (method, _, _) => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{method} is not served here")),
+        (method, _, _) => status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{method} is not served here"),
+        ),
     }
 }
 
@@ -397,7 +637,14 @@ fn controllers(store: &mut Store, kind: &str, ns: &str, name: &str, live: &mut V
                     .as_object()
                     .into_iter()
                     .flatten()
-                    .map(|(k, v)| (k.clone(), base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap_or_default()).into()))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            base64::engine::general_purpose::STANDARD
+                                .encode(v.as_str().unwrap_or_default())
+                                .into(),
+                        )
+                    })
                     .collect();
                 live["data"] = Value::Object(encoded);
                 live.as_object_mut().unwrap().remove("stringData");
@@ -415,25 +662,37 @@ fn controllers(store: &mut Store, kind: &str, ns: &str, name: &str, live: &mut V
                 });
                 let pod = format!("{name}-7c9d8f6b5-x2k4q");
                 let now = "2026-11-21T13:00:00Z";
-                store_object(store, "pods", ns, &pod, json!({
-                    "apiVersion": "v1", "kind": "Pod",
-                    "metadata": { "name": pod, "namespace": ns, "labels": labels },
-                    "status": {
-                        "phase": "Running",
-                        "conditions": [{ "type": "Ready", "status": "False", "reason": "ContainersNotReady" }],
-                        "containerStatuses": [{
-                            "name": name, "ready": false, "restartCount": 0, "image": "rates:test", "imageID": "",
-                            "state": { "running": { "startedAt": now } }
-                        }]
-                    }
-                }));
-                store_object(store, "events", ns, &format!("{pod}.17a1b2c3"), json!({
-                    "apiVersion": "v1", "kind": "Event",
-                    "metadata": { "name": format!("{pod}.17a1b2c3"), "namespace": ns },
-                    "involvedObject": { "kind": "Pod", "name": pod, "namespace": ns },
-                    "type": "Warning", "reason": "Unhealthy", "count": 9, "lastTimestamp": now,
-                    "message": "Readiness probe failed: HTTP probe failed with statuscode: 503"
-                }));
+                store_object(
+                    store,
+                    "pods",
+                    ns,
+                    &pod,
+                    json!({
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": { "name": pod, "namespace": ns, "labels": labels },
+                        "status": {
+                            "phase": "Running",
+                            "conditions": [{ "type": "Ready", "status": "False", "reason": "ContainersNotReady" }],
+                            "containerStatuses": [{
+                                "name": name, "ready": false, "restartCount": 0, "image": "rates:test", "imageID": "",
+                                "state": { "running": { "startedAt": now } }
+                            }]
+                        }
+                    }),
+                );
+                store_object(
+                    store,
+                    "events",
+                    ns,
+                    &format!("{pod}.17a1b2c3"),
+                    json!({
+                        "apiVersion": "v1", "kind": "Event",
+                        "metadata": { "name": format!("{pod}.17a1b2c3"), "namespace": ns },
+                        "involvedObject": { "kind": "Pod", "name": pod, "namespace": ns },
+                        "type": "Warning", "reason": "Unhealthy", "count": 9, "lastTimestamp": now,
+                        "message": "Readiness probe failed: HTTP probe failed with statuscode: 503"
+                    }),
+                );
             } else {
                 live["status"] = json!({
                     "observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
@@ -446,23 +705,33 @@ fn controllers(store: &mut Store, kind: &str, ns: &str, name: &str, live: &mut V
             }
         }
         "Job" => {
-            let uid = live["metadata"]["uid"].as_str().unwrap_or_default().to_string();
-            live["spec"]["selector"] = json!({ "matchLabels": { "batch.kubernetes.io/controller-uid": uid } });
+            let uid = live["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            live["spec"]["selector"] =
+                json!({ "matchLabels": { "batch.kubernetes.io/controller-uid": uid } });
             let pod = format!("{name}-abcde");
             let failing = store.failing_jobs.contains(name) || store.failing_jobs.contains("*");
-            store_object(store, "pods", ns, &pod, json!({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {
-                    "name": pod, "namespace": ns,
-                    "labels": { "batch.kubernetes.io/controller-uid": uid, "job-name": name },
-                    "annotations": { "test/log": if failing {
-                        "applying migration 0004_rates_daily\nerror: relation \"rates_daily\" already exists\n"
-                    } else {
-                        "applying migration 0004_rates_daily\nmigrations up to date\n"
-                    } }
-                },
-                "status": { "phase": if failing { "Failed" } else { "Succeeded" } }
-            }));
+            store_object(
+                store,
+                "pods",
+                ns,
+                &pod,
+                json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {
+                        "name": pod, "namespace": ns,
+                        "labels": { "batch.kubernetes.io/controller-uid": uid, "job-name": name },
+                        "annotations": { "test/log": if failing {
+                            "applying migration 0004_rates_daily\nerror: relation \"rates_daily\" already exists\n"
+                        } else {
+                            "applying migration 0004_rates_daily\nmigrations up to date\n"
+                        } }
+                    },
+                    "status": { "phase": if failing { "Failed" } else { "Succeeded" } }
+                }),
+            );
             live["status"] = if failing {
                 json!({ "failed": 1, "conditions": [{
                     "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
@@ -480,5 +749,11 @@ fn store_object(store: &mut Store, plural: &str, ns: &str, name: &str, object: V
     store.resource_version += 1;
     let mut live = object.clone();
     live["metadata"]["resourceVersion"] = store.resource_version.to_string().into();
-    store.objects.insert((plural.into(), ns.into(), name.into()), Stored { applied: object, live });
+    store.objects.insert(
+        (plural.into(), ns.into(), name.into()),
+        Stored {
+            applied: object,
+            live,
+        },
+    );
 }

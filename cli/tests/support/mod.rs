@@ -17,7 +17,10 @@ pub use kube_api::KubeApi;
 
 /// The repository root (cli/ is the crate dir).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The terraform stand-in script.
@@ -27,7 +30,9 @@ pub fn terraform_standin() -> PathBuf {
 
 /// A terraform plan fixture of the stand-in.
 pub fn plan_fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/terraform").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support/terraform")
+        .join(name)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -71,7 +76,13 @@ impl World {
         let tf_dir = project.path().join("terraform-standin-state");
         std::fs::create_dir_all(&tf_dir).unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
-        World { project, moto, kube: KubeApi::start(), tf_dir, rt }
+        World {
+            project,
+            moto,
+            kube: KubeApi::start(),
+            tf_dir,
+            rt,
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -80,7 +91,12 @@ impl World {
 
     /// `envctl` against this world, with no terminal (tests never prompt).
     pub fn envctl(&self) -> Command {
-        let mut cmd = Command::cargo_bin("envctl").unwrap();
+        Command::from_std(self.envctl_std())
+    }
+
+    /// The same as a plain `std::process::Command` (for tests that signal the process).
+    pub fn envctl_std(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("envctl"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root())
@@ -89,6 +105,7 @@ impl World {
             .env("TERRAFORM", terraform_standin())
             .env("ENVCTL_ROOT", self.root())
             .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
             .current_dir(self.root());
         for (k, v) in self.moto.env() {
             cmd.env(k, v);
@@ -98,7 +115,8 @@ impl World {
 
     /// The SDK configuration the test itself uses to look at moto.
     pub fn sdk(&self) -> aws_config::SdkConfig {
-        let creds = aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+        let creds =
+            aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
         self.rt.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .region(aws_config::Region::new(REGION))
@@ -121,7 +139,10 @@ impl World {
                 .version("1.32")
                 .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{name}-cluster"))
                 .resources_vpc_config(
-                    aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-0a1").subnet_ids("subnet-0b2").build(),
+                    aws_sdk_eks::types::VpcConfigRequest::builder()
+                        .subnet_ids("subnet-0a1")
+                        .subnet_ids("subnet-0b2")
+                        .build(),
                 )
                 .send()
                 .await
@@ -149,7 +170,11 @@ impl World {
             "runtime_role_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:iam::{ACCOUNT}:role/{name}-runtime") },
             "vpc_id": { "sensitive": false, "type": "string", "value": "vpc-0a1b2c3d4e5f67890" }
         });
-        std::fs::write(self.tf_dir.join("outputs.json"), serde_json::to_string_pretty(&outputs).unwrap()).unwrap();
+        std::fs::write(
+            self.tf_dir.join("outputs.json"),
+            serde_json::to_string_pretty(&outputs).unwrap(),
+        )
+        .unwrap();
     }
 
     /// Every terraform invocation the stand-in saw, one line each.
@@ -165,19 +190,32 @@ impl World {
     pub fn alarms(&self) -> Vec<aws_sdk_cloudwatch::types::MetricAlarm> {
         let cw = aws_sdk_cloudwatch::Client::new(&self.sdk());
         self.rt.block_on(async {
-            cw.describe_alarms().send().await.expect("describe alarms").metric_alarms.unwrap_or_default()
+            cw.describe_alarms()
+                .send()
+                .await
+                .expect("describe alarms")
+                .metric_alarms
+                .unwrap_or_default()
         })
     }
 
     pub fn dashboard(&self, name: &str) -> Option<String> {
         let cw = aws_sdk_cloudwatch::Client::new(&self.sdk());
-        self.rt.block_on(async { cw.get_dashboard().dashboard_name(name).send().await.ok().and_then(|d| d.dashboard_body) })
+        self.rt.block_on(async {
+            cw.get_dashboard()
+                .dashboard_name(name)
+                .send()
+                .await
+                .ok()
+                .and_then(|d| d.dashboard_body)
+        })
     }
 
     /// Edits a profile of the project copy (a YAML key path set to a value).
     pub fn edit_profile(&self, env: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
         let path = self.root().join("environments").join(format!("{env}.yaml"));
-        let mut doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut doc: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         edit(&mut doc);
         std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
     }
@@ -190,4 +228,18 @@ pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
+}
+
+/// Matches a diagnostic's text however miette wrapped it: box-drawing characters
+/// and line breaks are ignored, whitespace runs compare as one space.
+pub fn says(expected: &str) -> impl predicates::Predicate<str> {
+    let expected = normalize(expected);
+    predicates::function::function(move |actual: &str| normalize(actual).contains(&expected))
+}
+
+pub fn normalize(text: &str) -> String {
+    text.replace(['│', '×', '╰', '─', '├', '┬', '╭'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
