@@ -158,6 +158,10 @@ pub struct UpArgs {
     /// How long to wait for the migration Job and the rollouts, e.g. 10m.
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// Lets a protected environment's destroys and replacements through without a
+    /// terminal; the environment's name repeated (e.g. `--force-protected production`).
+    #[arg(long, value_name = "ENV")]
+    pub force_protected: Option<String>,
     /// local only: the runtime binary to run (default: build it with cargo, or find it in target/).
     #[arg(long, env = "ENVCTL_RATES_BIN")]
     pub rates_bin: Option<PathBuf>,

@@ -1,13 +1,17 @@
 //! envctl: render, deploy and operate the rates service's environments.
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod deploy;
 pub mod error;
+pub mod kube;
 pub mod local;
 pub mod profile;
 pub mod render;
 pub mod review;
+pub mod terraform;
 pub mod ui;
 pub mod run;
 
