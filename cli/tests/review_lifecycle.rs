@@ -196,7 +196,7 @@ fn an_interrupted_teardown_is_listed_and_resumed() {
     );
 
     // Interrupt the teardown in the middle of `terraform destroy` (Ctrl-C).
-    let mut child = stand
+    let child = stand
         .w
         .envctl_std()
         .args(["--yes", "review", "down", "--pr", "7"])
