@@ -170,10 +170,10 @@ async fn work_loop(
         let notified = wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let claim = tokio::select! {
-            claim = backend.queue.claim(&settings) => claim,
-            () = shutdown.cancelled() => break,
-        };
+        // Not raced against shutdown: a claim dropped after its commit would
+        // strand the job until its lease expires. Claims are short (SQS long
+        // polls wait at most RATES_WORKER_POLL_MS, rounded up to a second).
+        let claim = backend.queue.claim(&settings).await;
         match claim {
             Ok(Claim::Job(lease)) => {
                 failures = 0;

@@ -55,7 +55,7 @@ pub async fn fresh_database() -> String {
 pub async fn spawn_on(db_url: &str, vars: &[(&str, &str)], worker: bool) -> BatchApp {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
-        .with_env_filter("warn,rates=info")
+        .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
         .try_init();
     let mut env: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".to_string(), db_url.to_string()),
