@@ -65,6 +65,7 @@ pub fn load(
             client.base()
         ));
         let mut batch = client.post_batch(&csv, &key)?;
+        let mut shown = String::new();
         while !batch.is_final() {
             if Instant::now() >= deadline {
                 return Err(Error::Local {
@@ -72,7 +73,11 @@ pub fn load(
                     help: Some("check the workers with `envctl logs local worker`; re-running `envctl up local` resumes waiting".into()),
                 });
             }
-            step.update(&format!("batch {} is {}", batch.id, batch.status));
+            if batch.status != shown {
+                // One line per status change (a spinner on a terminal).
+                step.update(&format!("batch {} is {}", batch.id, batch.status));
+                shown.clone_from(&batch.status);
+            }
             std::thread::sleep(Duration::from_millis(200));
             batch = client.batch(&batch.id)?;
         }

@@ -18,6 +18,9 @@ pub struct LocalState {
     /// The runtime's database (superuser, trust auth on loopback).
     pub database_url: String,
     pub workers: u32,
+    /// Each worker's health port (`rates work` serves /healthz, /readyz, /metrics).
+    #[serde(default)]
+    pub worker_ports: std::collections::BTreeMap<String, u16>,
     pub rates_bin: PathBuf,
     /// Digests of the binary and the settings the api and the workers run with: when one
     /// changes, the next `up` restarts those processes.

@@ -76,7 +76,24 @@ pub fn status(ctx: &Context, profile: &Profile) -> Result<ExitCode> {
     } else {
         Err("api not running".into())
     };
-    let running = processes.iter().all(|p| p.alive) && readyz == Ok(200);
+    // Workers serve /readyz on their own ports.
+    let worker_ready: Vec<(String, std::result::Result<u16, String>)> = processes
+        .iter()
+        .filter(|p| p.name.starts_with("worker-"))
+        .map(|p| {
+            let probe = match state.worker_ports.get(&p.name) {
+                Some(port) if p.alive => ApiClient::new(&format!("http://127.0.0.1:{port}"))
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| c.probe("/readyz")),
+                Some(_) => Err("not running".to_string()),
+                None => Err("no health port recorded".to_string()),
+            };
+            (p.name.clone(), probe)
+        })
+        .collect();
+    let running = processes.iter().all(|p| p.alive)
+        && readyz == Ok(200)
+        && worker_ready.iter().all(|(_, r)| *r == Ok(200));
 
     let mut text = format!(
         "{env}: {}\n  API:       {}\n  Database:  {}\n  Logs:      {}/\n\nProcesses:\n",
@@ -104,10 +121,13 @@ pub fn status(ctx: &Context, profile: &Profile) -> Result<ExitCode> {
         Err(e) => e.clone(),
     };
     text.push_str(&format!(
-        "\nHealth:  /healthz {}, /readyz {}\n",
+        "\nHealth:  api /healthz {}, /readyz {}\n",
         show(&healthz),
         show(&readyz)
     ));
+    for (name, ready) in &worker_ready {
+        text.push_str(&format!("         {name} /readyz {}\n", show(ready)));
+    }
     text.push_str(&format!(
         "Queue:   {}\n",
         depth
@@ -135,7 +155,11 @@ pub fn status(ctx: &Context, profile: &Profile) -> Result<ExitCode> {
         "api_url": state.api_url,
         "database_url": state.database_url,
         "processes": processes,
-        "health": { "healthz": healthz.ok(), "readyz": readyz.ok() },
+        "health": {
+            "healthz": healthz.ok(),
+            "readyz": readyz.ok(),
+            "workers": worker_ready.iter().map(|(n, r)| (n.clone(), json!(r.as_ref().ok()))).collect::<serde_json::Map<_, _>>(),
+        },
         "queue_depth": depth,
         "batches": batches.as_ref().map(|l| l.iter().map(|b| b.raw.clone()).collect::<Vec<_>>()).ok(),
         "logs_dir": layout.logs_dir(),

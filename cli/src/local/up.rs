@@ -121,6 +121,7 @@ pub fn up(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
         db_port: cluster.port(),
         database_url: database_url.clone(),
         workers: settings.workers,
+        worker_ports: workers.iter().map(|w| (w.name.clone(), w.port)).collect(),
         rates_bin: rates.path.clone(),
         api_fingerprint,
         worker_fingerprint,
@@ -285,45 +286,10 @@ fn ensure_api(
             .unwrap_or(0),
     };
     let step = ctx.ui.step("Starting the api");
-    let mut spec_env = env;
-    spec_env.push(("RATES_BIND".into(), format!("127.0.0.1:{port}")));
-    let mut spawned = process::spawn(
-        layout,
-        &ProcessSpec {
-            name: "api".into(),
-            program: rates.to_path_buf(),
-            args: vec![API_ROLE.into()],
-            env: spec_env,
-            cwd: layout.dir().to_path_buf(),
-        },
-    )?;
-    let log = spawned.log.clone();
-    let offset = spawned.log_offset;
-    let waited = (|| {
-        let port = match port {
-            0 => {
-                step.update("waiting for the listening address");
-                wait_for(
-                    &mut spawned,
-                    deadline,
-                    "to log its listening address",
-                    || find_listening_addr(&log, offset).map(|a| a.port()),
-                )?
-            }
-            port => port,
-        };
-        step.update(&format!("waiting for http://127.0.0.1:{port}/readyz"));
-        let client = ApiClient::new(&format!("http://127.0.0.1:{port}"))?;
-        wait_for(&mut spawned, deadline, "to become ready", || {
-            (client.probe("/readyz") == Ok(200)).then_some(())
-        })?;
-        Ok(port)
-    })();
-    let port = match waited {
-        Ok(port) => port,
+    let started = start_http_process(layout, "api", API_ROLE, rates, env, port, deadline, &step);
+    let (spawned, port) = match started {
+        Ok(started) => started,
         Err(e) => {
-            kill_spawned(&mut spawned);
-            let _ = process::remove_pid_file(layout, "api");
             step.fail("did not become ready");
             return Err(e);
         }
@@ -335,6 +301,65 @@ fn ensure_api(
         started: true,
         port,
     })
+}
+
+/// Starts `rates ROLE` listening on 127.0.0.1:`port` (0: any free port, read back from its
+/// `listening` log line) and waits for its `/readyz`. A process that exits or is not ready by
+/// the deadline is killed and its log shown.
+#[allow(clippy::too_many_arguments)]
+fn start_http_process(
+    layout: &Layout,
+    name: &str,
+    role: &str,
+    rates: &Path,
+    mut env: Vec<(String, String)>,
+    port: u16,
+    deadline: Instant,
+    step: &Step,
+) -> Result<(Spawned, u16)> {
+    env.push(("RATES_BIND".into(), format!("127.0.0.1:{port}")));
+    let mut spawned = process::spawn(
+        layout,
+        &ProcessSpec {
+            name: name.into(),
+            program: rates.to_path_buf(),
+            args: vec![role.into()],
+            env,
+            cwd: layout.dir().to_path_buf(),
+        },
+    )?;
+    let log = spawned.log.clone();
+    let offset = spawned.log_offset;
+    let waited = (|| {
+        let port = match port {
+            0 => {
+                step.update(&format!("{name}: waiting for its listening address"));
+                wait_for(
+                    &mut spawned,
+                    deadline,
+                    "to log its listening address",
+                    || find_listening_addr(&log, offset).map(|a| a.port()),
+                )?
+            }
+            port => port,
+        };
+        step.update(&format!(
+            "{name}: waiting for http://127.0.0.1:{port}/readyz"
+        ));
+        let client = ApiClient::new(&format!("http://127.0.0.1:{port}"))?;
+        wait_for(&mut spawned, deadline, "to become ready", || {
+            (client.probe("/readyz") == Ok(200)).then_some(())
+        })?;
+        Ok(port)
+    })();
+    match waited {
+        Ok(port) => Ok((spawned, port)),
+        Err(e) => {
+            kill_spawned(&mut spawned);
+            let _ = process::remove_pid_file(layout, name);
+            Err(e)
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -367,11 +392,14 @@ fn ensure_workers(
         let name = worker_name(index);
         match process::read_pid(layout, &name).filter(|pid| process::is_alive(*pid, WORKER_ROLE)) {
             Some(pid) if same_settings => {
+                let port = previous
+                    .and_then(|p| p.worker_ports.get(&name).copied())
+                    .unwrap_or(0);
                 reports.push(ProcessReport {
                     name,
                     pid,
                     started: false,
-                    port: 0,
+                    port,
                 });
             }
             Some(_) => {
@@ -403,49 +431,48 @@ fn ensure_workers(
         return Ok(reports);
     }
     let step = ctx.ui.step(format!("Starting {} worker(s)", wanted.len()));
-    let mut spawned = Vec::new();
+    // Each worker serves /healthz, /readyz and /metrics on its own port.
     for name in wanted {
-        spawned.push(process::spawn(
+        let port = previous
+            .and_then(|p| p.worker_ports.get(&name).copied())
+            .filter(|p| !pgrig::port_in_use(*p))
+            .unwrap_or(0);
+        let started = start_http_process(
             layout,
-            &ProcessSpec {
-                name,
-                program: rates.to_path_buf(),
-                args: vec![WORKER_ROLE.into()],
-                env: env.clone(),
-                cwd: layout.dir().to_path_buf(),
-            },
-        )?);
-    }
-    // A worker has no port to probe: one that survives its start-up (configuration, database
-    // connection) is taken as running; one that exits is reported with its log.
-    let settle = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < settle.min(deadline) {
-        let failed = spawned.iter_mut().find_map(|w| {
-            let status = w.exited()?;
-            Some((
-                w.name.clone(),
-                exit_error(w, &status, "exited during start-up"),
-            ))
-        });
-        if let Some((name, err)) = failed {
-            for other in &mut spawned {
-                kill_spawned(other);
-                let _ = process::remove_pid_file(layout, &other.name);
+            &name,
+            WORKER_ROLE,
+            rates,
+            env.clone(),
+            port,
+            deadline,
+            &step,
+        );
+        let (spawned, port) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                step.fail(&format!("{name} did not start"));
+                return Err(e);
             }
-            step.fail(&format!("{name} exited"));
-            return Err(err);
-        }
-        std::thread::sleep(Duration::from_millis(100));
+        };
+        reports.push(ProcessReport {
+            name,
+            pid: spawned.pid,
+            started: true,
+            port,
+        });
     }
-    let pids: Vec<String> = spawned.iter().map(|w| w.pid.to_string()).collect();
-    step.done(&format!("pids {}", pids.join(", ")));
-    reports.extend(spawned.into_iter().map(|w| ProcessReport {
-        name: w.name,
-        pid: w.pid,
-        started: true,
-        port: 0,
-    }));
-    reports.sort_by(|a, b| a.name.cmp(&b.name));
+    let started: Vec<String> = reports
+        .iter()
+        .filter(|r| r.started)
+        .map(|r| format!("{} pid {} :{}", r.name, r.pid, r.port))
+        .collect();
+    step.done(&started.join(", "));
+    reports.sort_by_key(|r| {
+        r.name
+            .trim_start_matches("worker-")
+            .parse::<u32>()
+            .unwrap_or(0)
+    });
     Ok(reports)
 }
 
