@@ -195,15 +195,7 @@ fn ingress_annotations(p: &Profile) -> Value {
         format!("deregistration_delay.timeout_seconds={PRESTOP_SECONDS}"),
     );
     // Load balancer names are limited to 32 characters.
-    put(
-        "load-balancer-name",
-        prefix
-            .chars()
-            .take(32)
-            .collect::<String>()
-            .trim_end_matches('-')
-            .to_string(),
-    );
+    put("load-balancer-name", load_balancer_name(&prefix));
     put(
         "tags",
         format!("Project=rates,Environment={},ManagedBy=envctl", p.name),
@@ -230,4 +222,27 @@ pub fn container_insights_log_groups(p: &Profile) -> Vec<String> {
         .iter()
         .map(|g| format!("/aws/containerinsights/{}/{g}", p.cluster_name()))
         .collect()
+}
+
+/// The api's load balancer name: at most 32 characters, so long names keep a prefix and
+/// end in a hash of the whole name (two review stacks never share a load balancer).
+pub fn load_balancer_name(prefix: &str) -> String {
+    if prefix.len() <= 32 {
+        return prefix.to_string();
+    }
+    let digest = hex::encode(Sha256::digest(prefix.as_bytes()));
+    format!("{}-{}", prefix[..23].trim_end_matches('-'), &digest[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_balancer_names_fit_and_stay_distinct() {
+        assert_eq!(load_balancer_name("rates-production"), "rates-production");
+        let a = load_balancer_name("rates-review-pr42-feature-long-name-a");
+        let b = load_balancer_name("rates-review-pr42-feature-long-name-b");
+        assert!(a.len() <= 32 && b.len() <= 32 && a != b, "{a} {b}");
+    }
 }
