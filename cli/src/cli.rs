@@ -220,12 +220,18 @@ pub enum LogComponent {
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
     /// Create or refresh the review stack of a pull request (re-running extends its expiry).
+    #[command(
+        after_help = "The stack is named review-pr<N>[-<branch slug>]-<hash> (at most 32 characters).\nIts record (owner, PR, expiry, status) is the tagged CloudFormation stack\nenvctl-review-pr<N>, written before the deploy starts. See docs/review-stacks.md.\n\nExamples:\n  envctl review up --pr 42 --branch feature/x\n  envctl --yes --output json review up --pr 42 --branch feature/x --ttl 24h"
+    )]
     Up(ReviewUpArgs),
     /// Tear down a pull request's review stack (safe to re-run; resumes interrupted teardowns).
     Down(ReviewDownArgs),
     /// List every review stack found in the cloud, with age, expiry and status.
     List,
     /// Tear down review stacks past their expiry, or whose pull request is closed.
+    #[command(
+        after_help = "gc fails safe: if any listing call fails, or a review stack's record does not\nread back, it deletes nothing and exits non-zero. Without --open-prs only expiry counts.\n\nExamples:\n  envctl review gc --dry-run\n  envctl --yes review gc --open-prs 12,15"
+    )]
     Gc(ReviewGcArgs),
 }
 
