@@ -74,6 +74,14 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
     w.kube.seed("namespaces", json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS, "labels": env_labels() } }));
     w.kube.seed("configmaps", json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "rates-old-config", "namespace": NS, "labels": env_labels() } }));
     w.kube.seed("configmaps", json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "someone-elses", "namespace": NS } }));
+    // Labeled with the environment but managed by another tool: not envctl's to prune.
+    w.kube.seed(
+        "configmaps",
+        json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": "helm-managed", "namespace": NS,
+            "labels": { "envctl.io/environment": "staging", "app.kubernetes.io/managed-by": "Helm" }
+        } }),
+    );
 
     // First up: everything is created.
     let first = up_json(&w, "staging");
@@ -169,6 +177,10 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
     assert!(
         w.kube.get("configmaps", NS, "someone-elses").is_some(),
         "unlabeled objects are never pruned"
+    );
+    assert!(
+        w.kube.get("configmaps", NS, "helm-managed").is_some(),
+        "objects managed by other tools are never pruned"
     );
     let keys = w.kube.keys();
     let deployments: Vec<_> = keys

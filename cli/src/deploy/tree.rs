@@ -42,7 +42,8 @@ pub struct DeployTree {
     pub deployments: Vec<String>,
     pub alarms_json: Option<String>,
     pub dashboard_json: Option<String>,
-    /// `envctl.io/environment=<env>`: the labels of everything envctl put in the cluster.
+    /// `envctl.io/environment=<env>,app.kubernetes.io/managed-by=envctl`: the labels of
+    /// everything envctl put in the cluster (objects others labeled are never pruned).
     pub prune_selector: String,
 }
 
@@ -150,7 +151,10 @@ impl DeployTree {
                 .files
                 .get(Path::new("cloudwatch/dashboard.json"))
                 .cloned(),
-            prune_selector: format!("envctl.io/environment={}", profile.name.as_str()),
+            prune_selector: format!(
+                "envctl.io/environment={},app.kubernetes.io/managed-by=envctl",
+                profile.name.as_str()
+            ),
         })
     }
 
