@@ -18,7 +18,16 @@ fn up_json(w: &World, env: &str) -> Value {
         .args(["up", env, "--yes", "--output", "json", "--timeout", "20s"])
         .assert()
         .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for line in stdout.lines() {
+        serde_json::from_str::<Value>(line)
+            .unwrap_or_else(|e| panic!("every stdout line is a JSON event ({e}): {line}"));
+    }
     let lines = json_lines(&out.get_output().stdout);
+    assert!(
+        lines.iter().any(|l| l["event"] == "step_finished"),
+        "progress events precede the result"
+    );
     lines.last().unwrap()["up"].clone()
 }
 
@@ -462,4 +471,57 @@ fn a_failed_migration_stops_before_the_deployments_with_its_log() {
             .any(|r| r.starts_with("PATCH") && r.contains("/deployments/")),
         "no Deployment was touched"
     );
+}
+
+#[test]
+fn status_of_an_environment_that_was_never_deployed() {
+    let w = World::new();
+    w.envctl()
+        .args(["status", "staging"])
+        .assert()
+        .success()
+        .stdout(contains("state backend: not bootstrapped"))
+        .stdout(contains("cluster:       not found"))
+        .stdout(contains("alarms:        none"));
+}
+
+#[test]
+fn down_resumes_when_part_of_the_environment_is_already_gone() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    up_json(&w, "staging");
+    // An earlier `down` got as far as deleting the alarms and the cluster.
+    let cw = aws_sdk_cloudwatch::Client::new(&w.sdk());
+    let eks = aws_sdk_eks::Client::new(&w.sdk());
+    let names: Vec<String> = w
+        .alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name().map(str::to_string))
+        .collect();
+    w.rt.block_on(async {
+        cw.delete_alarms()
+            .set_alarm_names(Some(names))
+            .send()
+            .await
+            .unwrap();
+        eks.delete_cluster()
+            .name("rates-staging")
+            .send()
+            .await
+            .unwrap();
+    });
+    w.envctl()
+        .args(["down", "staging", "--yes"])
+        .assert()
+        .success()
+        .stdout(contains("alarms:     0 deleted; dashboard deleted"))
+        .stdout(contains(
+            "kubernetes: skipped (cluster rates-staging not found: already gone)",
+        ))
+        .stdout(contains("resource(s) destroyed"));
+    assert!(
+        !w.tf_dir.join("applied").exists(),
+        "terraform destroyed the rest"
+    );
+    assert!(w.dashboard("rates-staging").is_none());
 }
