@@ -202,7 +202,8 @@ async fn bad_payloads_are_rejected_with_errors_by_line() {
     let mut bad_utf8 = format!("{header}{good}").into_bytes();
     bad_utf8.extend_from_slice(b"CNSHA,NL\xffTM,2016-01-01,100\n");
     // (content type, body, expected (line, column) of the first error, reason fragment)
-    let cases: Vec<(&str, Vec<u8>, (u64, &str), &str)> = vec![
+    type Case<'a> = (&'a str, Vec<u8>, (u64, &'a str), &'a str);
+    let cases: Vec<Case> = vec![
         ("text/csv", csv("CNSHA,NLRTM,2016-01-01\n"), (3, "row"), "expected 4 fields"),
         ("text/csv", csv("CNSHA,NLRTM,2016-01-01,100,5\n"), (3, "row"), "found 5"),
         ("text/csv", csv("\"CNSHA,NLRTM,2016-01-01,100\n"), (3, "row"), "fields"),
@@ -516,4 +517,57 @@ async fn the_openapi_document_describes_the_batch_routes() {
     }
     assert!(doc["paths"]["/batches"]["post"]["responses"]["202"].is_object());
     assert!(doc["components"]["schemas"]["BatchView"].is_object());
+}
+
+/// Shutdown with a batch in hand and the drain deadline passing: the
+/// transaction rolls back, the job goes back to the queue without costing an
+/// attempt, and the next worker commits it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_unfinished_at_the_drain_deadline_is_rolled_back_and_requeued() {
+    let app = spawn(&[], false).await;
+    let (_, accepted) = app.csv(&csv_batch(0, 250_000)).await;
+    let id = accepted["id"].as_str().unwrap().to_string();
+    // Its own token: the HTTP server keeps running for the checks.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(rates::batch::worker::run(
+        app.state.batches.clone(),
+        stop.clone(),
+        Duration::from_millis(300),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = app.get_json(&format!("/batches/{id}")).await;
+        if body["status"] == "processing" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never started: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .expect("the worker stops soon after the drain deadline")
+        .unwrap()
+        .unwrap();
+    let (_, body) = app.get_json(&format!("/batches/{id}")).await;
+    assert_eq!(body["status"], "queued", "{body}");
+    assert_eq!(body["attempts"], 0, "a handed-back job costs no attempt");
+    assert_eq!(app.prices_count().await, 0, "rolled back");
+    let leased: Option<String> = sqlx::query_scalar("SELECT lease_owner FROM batch_jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(leased, None);
+    let next = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(rates::batch::worker::run(
+        app.state.batches.clone(),
+        next.clone(),
+        Duration::from_secs(30),
+    ));
+    let done = app.wait_final(&id, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "committed", "{done}");
+    assert_eq!(done["attempts"], 1);
+    assert_eq!(app.prices_count().await, 250_000);
+    next.cancel();
+    worker.await.unwrap().unwrap();
 }

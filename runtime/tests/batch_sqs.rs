@@ -120,6 +120,12 @@ async fn aws() -> Aws {
         .send()
         .await
         .expect("notification");
+    // Configuring notifications sends an s3:TestEvent; start from an empty queue.
+    sqs.purge_queue()
+        .queue_url(&queue_url)
+        .send()
+        .await
+        .expect("purge");
     Aws {
         _moto: moto,
         s3,

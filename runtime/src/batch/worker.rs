@@ -218,8 +218,9 @@ async fn handle(
     let started = Instant::now();
     let id = lease.batch_id;
     tracing::info!(batch_id = %id, attempt = lease.attempt, "processing batch");
-    let work = process(ingest, queue, &lease);
-    tokio::pin!(work);
+    // Boxed so it can really be dropped (closing its connection) before the
+    // job is handed back.
+    let mut work = Box::pin(process(ingest, queue, &lease));
     let renew = async {
         let every = settings.lease / 3;
         loop {
