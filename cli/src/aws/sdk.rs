@@ -52,11 +52,24 @@ impl Aws {
             .send()
             .await
             .map_err(|e| {
+                use aws_sdk_sts::error::ProvideErrorMetadata;
+                let code = e.code().map(str::to_string);
+                let dispatch = matches!(e, aws_sdk_sts::error::SdkError::DispatchFailure(_));
                 let mut err = Error::aws("sts:GetCallerIdentity (checking credentials)")(e);
                 if let Error::Aws { message, .. } = &mut err {
-                    message.push_str(
-                        " — configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or SSO)",
-                    );
+                    if dispatch && !message.contains("credentials") {
+                        message.push_str(&format!(
+                            " — check the network and the endpoint ({})",
+                            self.endpoint_url
+                                .as_deref()
+                                .unwrap_or("AWS's default for the region")
+                        ));
+                    } else if code.is_some() || message.contains("credentials") {
+                        message.push_str(
+                            " — configure credentials for the environment's account (AWS_PROFILE, \
+                             AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO, or a role)",
+                        );
+                    }
                 }
                 err
             })?;
