@@ -110,3 +110,21 @@ fn bootstrap_refuses_the_local_target() {
         .failure()
         .stderr(says("target: local"));
 }
+
+#[test]
+fn region_flag_overrides_the_profile_region() {
+    let w = World::new();
+    w.envctl()
+        .args(["bootstrap", "staging", "--region", "us-west-2"])
+        .assert()
+        .success()
+        .stdout(contains("envctl-tfstate-123456789012-us-west-2"))
+        .stdout(contains("region:     us-west-2"));
+    let cfn = aws_sdk_cloudformation::Client::new(&w.sdk());
+    let in_profile_region =
+        w.rt.block_on(cfn.describe_stacks().stack_name(STACK).send());
+    assert!(
+        in_profile_region.is_err(),
+        "nothing was created in the profile's region (eu-west-1)"
+    );
+}

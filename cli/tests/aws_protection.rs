@@ -131,3 +131,22 @@ fn protected_destroys_need_force_protected_even_with_yes() {
         2
     );
 }
+
+#[test]
+fn an_environment_pinned_to_another_account_is_refused() {
+    let w = World::new();
+    w.edit_profile("staging", |doc| {
+        doc["aws"]["account_id"] = serde_yaml::Value::from("111111111111");
+    });
+    w.envctl()
+        .args(["up", "staging", "--yes"])
+        .assert()
+        .code(1)
+        .stderr(says(
+            "environment `staging` lives in AWS account 111111111111, but the credentials are for account 123456789012",
+        ));
+    assert!(
+        !w.terraform_calls().iter().any(|c| c.starts_with("init")),
+        "nothing ran against the wrong account"
+    );
+}
