@@ -416,6 +416,14 @@ fn a_failed_deploy_is_recorded_and_still_expires_and_down_asks_first() {
         .stdout(predicate::str::contains("PR 21"))
         .stdout(predicate::str::contains("would be torn down"));
 
+    // No terminal and no --yes: refused before anything is recorded or changed.
+    stand
+        .envctl()
+        .args(["review", "up", "--pr", "22"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--yes"));
+    assert!(stand.marker(22).is_none());
     // No terminal and no --yes: refused, and nothing changes.
     stand
         .envctl()

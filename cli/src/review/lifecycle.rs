@@ -121,6 +121,15 @@ pub fn up(ctx: &Context, req: &UpRequest) -> Result<UpOutcome> {
     let now = now()?;
     let template = template(ctx)?;
     let wanted = ReviewName::new(pr, req.branch.as_deref())?;
+    // The deploy asks before applying; without a terminal, refuse before recording
+    // anything rather than leave a marker behind for a deploy that cannot happen.
+    if !ctx.ui.yes && !ctx.ui.interactive {
+        return Err(Error::Refused {
+            message: "review up deploys changes, and there is no terminal to confirm them on"
+                .into(),
+            help: Some("pass --yes (review stacks are never protected)".into()),
+        });
+    }
     let cloud = ReviewCloud::connect(ctx, &template)?;
     let existing = cloud.get(pr)?;
 
