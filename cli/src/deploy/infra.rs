@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use base64::Engine as _;
 use serde_json::json;
 
 use crate::aws::Aws;
@@ -90,7 +91,12 @@ pub async fn objects(
         "kind": "Secret",
         "metadata": { "name": DATABASE_SECRET, "namespace": namespace, "labels": labels },
         "type": "Opaque",
-        "stringData": { "DATABASE_URL": url(&writer), "DATABASE_READ_URL": url(&reader) },
+        // `data`, not `stringData`: what the API server stores, so a re-apply of the same
+        // values is a no-op for server-side apply.
+        "data": {
+            "DATABASE_URL": b64(&url(&writer)),
+            "DATABASE_READ_URL": b64(&url(&reader)),
+        },
     });
     let origin = PathBuf::from("terraform output");
     Ok(vec![
@@ -194,6 +200,10 @@ async fn master_credentials(aws: &Aws, arn: &str) -> Result<(String, String)> {
             })
     };
     Ok((field("username")?, field("password")?))
+}
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
 }
 
 // aws_db_instance.endpoint is "host:port"; .address is "host".
