@@ -37,11 +37,14 @@ locals {
       names     = "${var.resource_prefix}-"
       state_key = "envs/*"
       stacks    = "envctl-*"
+      # `envctl bootstrap` (and the first `envctl up`) creates the state backend.
+      bootstrap = true
     }
     review = {
       names     = "${var.resource_prefix}-review-"
       state_key = "envs/review-*"
       stacks    = "envctl-review-*"
+      bootstrap = false
     }
   }
 
@@ -128,8 +131,45 @@ data "aws_iam_policy_document" "access" {
       "cloudformation:DescribeStackResources",
       "cloudformation:GetTemplate",
       "cloudformation:TagResource",
+      "cloudformation:UpdateTerminationProtection",
     ]
     resources = ["arn:${format(local.arn.reg, "cloudformation")}:stack/${each.value.stacks}/*"]
+  }
+
+  # Every deploy compares the state backend stack with envctl's template.
+  statement {
+    sid       = "StateBackendStackRead"
+    actions   = ["cloudformation:GetTemplate", "cloudformation:DescribeStackEvents"]
+    resources = ["arn:${format(local.arn.reg, "cloudformation")}:stack/envctl-state-backend/*"]
+  }
+
+  # CloudFormation creates the backend with the caller's permissions (no service role).
+  dynamic "statement" {
+    for_each = each.value.bootstrap ? [1] : []
+    content {
+      sid = "StateBackendBucket"
+      actions = [
+        "s3:CreateBucket", "s3:GetBucketLocation", "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration",
+        "s3:GetEncryptionConfiguration", "s3:PutBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock",
+        "s3:PutBucketOwnershipControls", "s3:GetBucketOwnershipControls", "s3:PutLifecycleConfiguration",
+        "s3:GetLifecycleConfiguration", "s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:PutBucketTagging",
+        "s3:GetBucketTagging",
+      ]
+      resources = ["arn:${local.partition}:s3:::${local.state_bucket}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.bootstrap ? [1] : []
+    content {
+      sid = "StateBackendLockTable"
+      actions = [
+        "dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DescribeContinuousBackups",
+        "dynamodb:UpdateContinuousBackups", "dynamodb:TagResource", "dynamodb:ListTagsOfResource",
+        "dynamodb:DescribeTimeToLive",
+      ]
+      resources = ["arn:${format(local.arn.reg, "dynamodb")}:table/${local.lock_table}"]
+    }
   }
 
   statement {
