@@ -150,3 +150,49 @@ fn an_environment_pinned_to_another_account_is_refused() {
         "nothing ran against the wrong account"
     );
 }
+
+#[test]
+fn on_a_terminal_the_protected_name_must_be_typed() {
+    let w = World::new();
+    let (code, shown) = w.envctl_on_terminal(&["down", "production"], "prod\n");
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("Type `production` to continue"), "{shown}");
+    assert!(
+        support::normalize(&shown)
+            .contains("you typed `prod`, not `production`; nothing was changed"),
+        "{shown}"
+    );
+    assert!(w.terraform_calls().is_empty());
+
+    // The right name goes on (nothing of production exists here, so down has little to do).
+    let (code, shown) = w.envctl_on_terminal(&["down", "production"], "production\n");
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("production is down."), "{shown}");
+    assert!(shown.contains("skipped (no state backend"), "{shown}");
+}
+
+#[test]
+fn on_a_terminal_up_asks_and_shows_live_progress() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    let (code, shown) = w.envctl_on_terminal(&["up", "staging", "--timeout", "20s"], "y\n");
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("Apply these changes to staging?"), "{shown}");
+    assert!(
+        shown.contains("Plan: 13 to add, 0 to change, 0 to destroy, 11 output(s) changing."),
+        "{shown}"
+    );
+    // Terraform's output streams above the spinner, which names what is waited on.
+    assert!(
+        shown.contains(
+            "  │ module.database.aws_db_instance.primary: Still creating... [10s elapsed]"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("waiting on module.database.aws_db_instance.primary"),
+        "{shown}"
+    );
+    assert!(shown.contains("✓ terraform apply: done"), "{shown}");
+    assert!(shown.contains("staging is up to date now."), "{shown}");
+}

@@ -113,6 +113,45 @@ impl World {
         cmd
     }
 
+    /// Runs envctl on a pseudo-terminal (util-linux `script`), typing `input`: for the
+    /// interactive confirmations. Returns the exit code and everything the terminal showed.
+    pub fn envctl_on_terminal(&self, args: &[&str], input: &str) -> (i32, String) {
+        use std::io::Write;
+        let script = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join("script"))
+            .find(|p| p.is_file())
+            .expect("this test needs `script` (util-linux) on PATH to give envctl a terminal");
+        let envctl = self.envctl_std();
+        let mut line = shell_quote(&assert_cmd::cargo::cargo_bin("envctl").to_string_lossy());
+        for arg in args {
+            line.push(' ');
+            line.push_str(&shell_quote(arg));
+        }
+        let mut cmd = std::process::Command::new(script);
+        cmd.env_clear()
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(self.root())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in envctl.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), shown)
+    }
+
     /// The SDK configuration the test itself uses to look at moto.
     pub fn sdk(&self) -> aws_config::SdkConfig {
         let creds =
@@ -242,4 +281,8 @@ pub fn normalize(text: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
