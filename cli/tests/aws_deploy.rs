@@ -172,7 +172,7 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
         .get("configmaps", NS, "rates-infra")
         .expect("ConfigMap rates-infra");
     assert_eq!(
-        infra["data"]["RATES_QUEUE_URL"],
+        infra["data"]["RATES_SQS_QUEUE_URL"],
         "https://sqs.eu-west-1.amazonaws.com/123456789012/rates-staging-batches"
     );
     assert_eq!(

@@ -1,5 +1,5 @@
 //! What the Deployments need that exists only after `terraform apply`: ConfigMap
-//! `rates-infra` (queue, bucket, region, database hosts), Secret `rates-database`
+//! `rates-infra` (queue, bucket, database hosts), Secret `rates-database`
 //! (DATABASE_URL and DATABASE_READ_URL with the RDS-managed master password from
 //! Secrets Manager), and the runtime role on the ServiceAccounts (IRSA).
 
@@ -48,16 +48,23 @@ pub async fn objects(
     let database = outputs
         .optional("database_name")
         .unwrap_or_else(|| PROJECT.to_string());
+    // Key names are the runtime's settings (runtime/src/batch/settings.rs) and what the
+    // worker's KEDA ScaledObject reads (`queueURLFromEnv: RATES_SQS_QUEUE_URL`).
     let mut data = BTreeMap::from([
-        ("AWS_REGION".to_string(), aws.region.clone()),
-        ("RATES_QUEUE_URL".to_string(), outputs.string("queue_url")?),
         (
-            "RATES_QUEUE_NAME".to_string(),
+            "RATES_SQS_QUEUE_URL".to_string(),
+            outputs.string("queue_url")?,
+        ),
+        (
+            "RATES_SQS_QUEUE_NAME".to_string(),
             outputs.string("queue_name")?,
         ),
-        ("RATES_DLQ_NAME".to_string(), outputs.string("dlq_name")?),
         (
-            "RATES_BATCH_BUCKET".to_string(),
+            "RATES_SQS_DLQ_NAME".to_string(),
+            outputs.string("dlq_name")?,
+        ),
+        (
+            "RATES_S3_BUCKET".to_string(),
             outputs.string("batch_bucket")?,
         ),
         ("RATES_DATABASE_HOST".to_string(), host_port(&writer).0),
