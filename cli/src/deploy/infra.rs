@@ -78,8 +78,11 @@ pub async fn objects(
     }
     let secret_arn = outputs.string("database_secret_arn")?;
     let (user, password) = master_credentials(aws, &secret_arn).await?;
+    // `database_port` when the module outputs it; else the port in "host:port"; else 5432.
+    let port_output = outputs.optional("database_port");
     let url = |endpoint: &str| {
-        let (host, port) = host_port(endpoint);
+        let (host, endpoint_port) = host_port(endpoint);
+        let port = port_output.clone().unwrap_or(endpoint_port);
         format!(
             "postgres://{}:{}@{host}:{port}/{database}?sslmode=require",
             encode(&user),
