@@ -29,7 +29,7 @@ pub fn up(ctx: &Context, args: &ReviewUpArgs) -> Result<ExitCode> {
     let record = &outcome.record;
     let url = outcome.report.endpoints.first().map(String::as_str);
     let body = comment(&CommentInput {
-        environment: &record.environment,
+        environment: record.environment.as_str(),
         url,
         expires_at: record.expires_at,
         plan_summary: &outcome.report.plan.to_text(),

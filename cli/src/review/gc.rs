@@ -81,7 +81,7 @@ pub fn reasons(
             expires_at: marker.record.expires_at,
         });
     }
-    if open_prs.is_some_and(|open| !open.contains(&marker.record.pr)) {
+    if open_prs.is_some_and(|open| !open.contains(&marker.record.pr.get())) {
         reasons.push(Reason::PrClosed);
     }
     reasons
@@ -90,6 +90,7 @@ pub fn reasons(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::review::name::{PrNumber, ReviewName};
     use crate::review::record::{ReviewRecord, Status};
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -99,8 +100,8 @@ mod tests {
     fn marker(pr: u64, expires: &str) -> Marker {
         Marker {
             record: ReviewRecord {
-                pr,
-                environment: format!("review-pr{pr}"),
+                pr: PrNumber::new(pr).unwrap(),
+                environment: ReviewName::new(PrNumber::new(pr).unwrap(), None).unwrap(),
                 branch: None,
                 owner: "me".into(),
                 created_at: t("2030-01-01T00:00:00Z"),
@@ -128,7 +129,7 @@ mod tests {
     fn only_expired_stacks_without_an_open_pr_list() {
         let doomed = select(&listing(), t("2030-01-03T00:00:00Z"), None).unwrap();
         assert_eq!(doomed.len(), 1);
-        assert_eq!(doomed[0].marker.record.pr, 1);
+        assert_eq!(doomed[0].marker.record.pr.get(), 1);
         assert!(matches!(doomed[0].reasons[..], [Reason::Expired { .. }]));
     }
 
@@ -145,7 +146,7 @@ mod tests {
     fn closed_prs_go_too_when_open_prs_are_given() {
         let open = BTreeSet::from([2]);
         let doomed = select(&listing(), t("2030-01-03T00:00:00Z"), Some(&open)).unwrap();
-        let prs: Vec<u64> = doomed.iter().map(|d| d.marker.record.pr).collect();
+        let prs: Vec<u64> = doomed.iter().map(|d| d.marker.record.pr.get()).collect();
         assert_eq!(prs, [1, 3]);
         assert_eq!(doomed[0].reasons.len(), 2, "expired and closed");
         assert_eq!(doomed[1].reasons, [Reason::PrClosed]);

@@ -54,7 +54,7 @@ pub struct UpOutcome {
 /// What a teardown did.
 #[derive(Debug, Clone, Serialize)]
 pub struct TeardownOutcome {
-    pub pr: u64,
+    pub pr: PrNumber,
     pub environment: String,
     /// An earlier teardown had been interrupted; this one finished it.
     pub resumed: bool,
@@ -86,14 +86,14 @@ pub struct GcReport {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
-    pub pr: u64,
+    pub pr: PrNumber,
     pub environment: String,
     pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Failed {
-    pub pr: u64,
+    pub pr: PrNumber,
     pub environment: String,
     pub error: String,
 }
@@ -136,10 +136,9 @@ pub fn up(ctx: &Context, req: &UpRequest) -> Result<UpOutcome> {
     // A PR keeps its first name: a different --branch (or none) must not orphan the
     // resources deployed under the old one.
     let (name, kept_name_instead_of) = match &existing {
-        Some(m) if m.record.environment != wanted.as_str() => (
-            ReviewName::parse(&m.record.environment, pr)?,
-            Some(wanted.to_string()),
-        ),
+        Some(m) if m.record.environment != wanted => {
+            (m.record.environment.clone(), Some(wanted.to_string()))
+        }
         _ => (wanted, None),
     };
     if let Some(other) = &kept_name_instead_of {
@@ -151,8 +150,8 @@ pub fn up(ctx: &Context, req: &UpRequest) -> Result<UpOutcome> {
     }
     let previous = existing.as_ref().map(|m| &m.record);
     let mut record = ReviewRecord {
-        pr: pr.get(),
-        environment: name.to_string(),
+        pr,
+        environment: name.clone(),
         branch: req
             .branch
             .clone()
@@ -266,7 +265,7 @@ pub fn gc(ctx: &Context, req: &GcRequest) -> Result<GcReport> {
     )?;
     for doomed in &selected {
         let record = &doomed.marker.record;
-        let pr = record.pr();
+        let pr = record.pr;
         // Look again right before acting: a push may have extended it since the listing.
         let current = match cloud.get(pr) {
             Ok(Some(current)) => current,
@@ -297,7 +296,7 @@ pub fn gc(ctx: &Context, req: &GcRequest) -> Result<GcReport> {
                 record.environment,
                 reasons.join(", ")
             ),
-            json!({ "pr": pr.get(), "environment": record.environment, "reasons": doomed.reasons }),
+            json!({ "pr": pr, "environment": record.environment, "reasons": doomed.reasons }),
         );
         match teardown(ctx, &cloud, &template, &current, req.terraform.clone()) {
             Ok(outcome) => report.torn_down.push(outcome),
@@ -316,7 +315,7 @@ fn teardown(
     marker: &Marker,
     terraform: Option<PathBuf>,
 ) -> Result<TeardownOutcome> {
-    let pr = marker.record.pr();
+    let pr = marker.record.pr;
     let resumed = marker.record.status == Status::Deleting;
     let mut record = marker.record.clone();
     record.status = Status::Deleting;
@@ -381,8 +380,8 @@ fn teardown(
     }
     step.done("every resource and the marker are gone");
     Ok(TeardownOutcome {
-        pr: pr.get(),
-        environment: record.environment,
+        pr,
+        environment: record.environment.to_string(),
         resumed,
         report,
     })
@@ -391,7 +390,7 @@ fn teardown(
 /// The review profile under the stack's name, with tags on every AWS resource that
 /// say which PR, branch and owner it belongs to and when it expires.
 fn instance(template: &Profile, record: &ReviewRecord) -> Result<Profile> {
-    let name = EnvironmentName::parse(&record.environment)?;
+    let name = EnvironmentName::parse(record.environment.as_str())?;
     let mut tags = BTreeMap::from([
         ("ReviewPullRequest".to_string(), record.pr.to_string()),
         ("ReviewOwner".to_string(), tag_value(&record.owner)),
@@ -399,7 +398,7 @@ fn instance(template: &Profile, record: &ReviewRecord) -> Result<Profile> {
         ("ReviewExpiresAt".to_string(), timestamp(record.expires_at)),
         (
             "ReviewMarkerStack".to_string(),
-            ReviewRecord::marker_name(record.pr()),
+            ReviewRecord::marker_name(record.pr),
         ),
     ]);
     if let Some(branch) = &record.branch {
@@ -435,7 +434,7 @@ fn default_owner() -> String {
 fn skipped(record: &ReviewRecord, why: &str) -> Skipped {
     Skipped {
         pr: record.pr,
-        environment: record.environment.clone(),
+        environment: record.environment.to_string(),
         why: why.into(),
     }
 }
@@ -443,7 +442,7 @@ fn skipped(record: &ReviewRecord, why: &str) -> Skipped {
 fn failed(record: &ReviewRecord, err: &Error) -> Failed {
     Failed {
         pr: record.pr,
-        environment: record.environment.clone(),
+        environment: record.environment.to_string(),
         error: err.to_string(),
     }
 }

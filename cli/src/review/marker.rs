@@ -110,7 +110,8 @@ impl MarkerStore {
             match page.next_token() {
                 None | Some("") => {
                     listing.markers.sort_by_key(|m| m.record.pr);
-                    let mut prs: Vec<u64> = listing.markers.iter().map(|m| m.record.pr).collect();
+                    let mut prs: Vec<PrNumber> =
+                        listing.markers.iter().map(|m| m.record.pr).collect();
                     prs.dedup();
                     if prs.len() != listing.markers.len() {
                         listing
@@ -142,7 +143,7 @@ impl MarkerStore {
     /// Creates or updates the marker stack of `record.pr` with `record`'s tags and waits
     /// until CloudFormation is done with it.
     pub async fn put(&self, record: &ReviewRecord) -> Result<()> {
-        let name = ReviewRecord::marker_name(record.pr());
+        let name = ReviewRecord::marker_name(record.pr);
         let tags: Vec<Tag> = record
             .to_tags()
             .into_iter()
@@ -155,7 +156,7 @@ impl MarkerStore {
         match existing.as_ref().and_then(|s| s.stack_status().cloned()) {
             Some(StackStatus::RollbackComplete) | Some(StackStatus::RollbackFailed) => {
                 // A marker whose creation failed cannot be updated, only replaced.
-                self.delete(record.pr()).await?;
+                self.delete(record.pr).await?;
                 self.create(&name, tags).await
             }
             Some(_) => {

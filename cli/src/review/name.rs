@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
@@ -22,7 +23,8 @@ pub const MAX_PR: u64 = 99_999_999;
 const HASH_LEN: usize = 6;
 
 /// A pull request number, 1..=[`MAX_PR`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
 pub struct PrNumber(u64);
 
 impl PrNumber {
@@ -58,13 +60,15 @@ impl PrNumber {
 
 impl fmt::Display for PrNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        // Delegated, so width and alignment (`{:<8}`) apply.
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
 /// A review environment's name: starts with `review-pr<N>`, lowercase ASCII letters,
 /// digits and `-`, at most [`MAX_LEN`] characters, ending in a letter or digit.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
 pub struct ReviewName(String);
 
 impl ReviewName {
@@ -133,7 +137,7 @@ impl ReviewName {
 
 impl fmt::Display for ReviewName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -189,6 +193,16 @@ mod tests {
         assert!(n.starts_with("review-pr42-feature-add-"), "{n}");
         assert_dns_label(&n);
         assert_eq!(n, name(42, Some("feature/Add-Rates")), "deterministic");
+    }
+
+    #[test]
+    fn names_and_numbers_pad_in_tables() {
+        let pr = PrNumber::new(7).unwrap();
+        assert_eq!(format!("{pr:<4}|"), "7   |");
+        assert_eq!(
+            format!("{:<12}|", ReviewName::new(pr, None).unwrap()),
+            "review-pr7  |"
+        );
     }
 
     #[test]

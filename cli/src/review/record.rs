@@ -75,8 +75,8 @@ impl fmt::Display for Status {
 /// One review stack as recorded in the cloud.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReviewRecord {
-    pub pr: u64,
-    pub environment: String,
+    pub pr: PrNumber,
+    pub environment: ReviewName,
     pub branch: Option<String>,
     pub owner: String,
     pub created_at: DateTime<Utc>,
@@ -91,10 +91,6 @@ impl ReviewRecord {
         format!("{MARKER_PREFIX}pr{pr}")
     }
 
-    pub fn pr(&self) -> PrNumber {
-        PrNumber::new(self.pr).expect("checked when built or parsed")
-    }
-
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         now >= self.expires_at
     }
@@ -103,7 +99,7 @@ impl ReviewRecord {
     pub fn to_tags(&self) -> BTreeMap<String, String> {
         let mut tags = BTreeMap::from([
             (tag::REVIEW.to_string(), FORMAT.to_string()),
-            (tag::ENVIRONMENT.to_string(), self.environment.clone()),
+            (tag::ENVIRONMENT.to_string(), self.environment.to_string()),
             (tag::PR.to_string(), self.pr.to_string()),
             (tag::OWNER.to_string(), tag_value(&self.owner)),
             (tag::CREATED_AT.to_string(), timestamp(self.created_at)),
@@ -176,8 +172,8 @@ impl ReviewRecord {
         })?;
         let owner = get(tag::OWNER)?.to_string();
         Ok(ReviewRecord {
-            pr: pr.get(),
-            environment: environment.to_string(),
+            pr,
+            environment,
             branch: tags.get(tag::BRANCH).cloned(),
             owner,
             created_at,
@@ -222,8 +218,12 @@ mod tests {
     fn record() -> ReviewRecord {
         let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
         ReviewRecord {
-            pr: 42,
-            environment: "review-pr42-feature-x-abc123".into(),
+            pr: PrNumber::new(42).unwrap(),
+            environment: ReviewName::parse(
+                "review-pr42-feature-x-abc123",
+                PrNumber::new(42).unwrap(),
+            )
+            .unwrap(),
             branch: Some("feature/x".into()),
             owner: "dependabot[bot]".into(),
             created_at: t("2030-01-01T00:00:00Z"),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use assert_cmd::Command;
 use aws_sdk_cloudformation::types::Tag;
 use chrono::{DateTime, Utc};
-use envctl::review::{MarkerStore, ReviewRecord, Status};
+use envctl::review::{MarkerStore, PrNumber, ReviewName, ReviewRecord, Status};
 
 use crate::support::{json_lines, World};
 
@@ -80,9 +80,10 @@ impl Stand {
 
     /// Writes a marker through envctl's own store, as `review up` would, without deploying.
     pub fn seed(&self, pr: u64, environment: &str, created: &str, expires: &str, status: Status) {
+        let number = PrNumber::new(pr).unwrap();
         let record = ReviewRecord {
-            pr,
-            environment: environment.into(),
+            pr: number,
+            environment: ReviewName::parse(environment, number).unwrap(),
             branch: Some(format!("branch-{pr}")),
             owner: "seeded".into(),
             created_at: time(created),
