@@ -42,6 +42,7 @@ pub struct Ingest {
 
 struct Inner {
     pool: PgPool,
+    uploads: tokio::sync::Semaphore,
     settings: BatchSettings,
     observer: BatchObserver,
     backend: OnceCell<Backend>,
@@ -61,6 +62,7 @@ impl Ingest {
         );
         Ingest {
             inner: Arc::new(Inner {
+                uploads: tokio::sync::Semaphore::new(settings.max_concurrent_uploads as usize),
                 pool,
                 settings,
                 observer: BatchObserver::new(metrics, emf),
@@ -71,6 +73,15 @@ impl Ingest {
 
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
+    }
+
+    /// A turn to stage an upload (bounded by `RATES_MAX_CONCURRENT_UPLOADS`).
+    pub async fn upload_permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.inner
+            .uploads
+            .acquire()
+            .await
+            .expect("the upload semaphore is never closed")
     }
 
     pub fn settings(&self) -> &BatchSettings {

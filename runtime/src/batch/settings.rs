@@ -28,6 +28,10 @@ pub struct BatchSettings {
     pub max_batch_bytes: u64,
     /// `RATES_WORKER_CONCURRENCY`: batches processed at once per worker process.
     pub worker_concurrency: u32,
+    /// `RATES_MAX_CONCURRENT_UPLOADS`: uploads staged at once per process; each
+    /// holds its own database connection (never one of the query pool's), the
+    /// rest wait their turn.
+    pub max_concurrent_uploads: u32,
     /// `RATES_BATCH_LEASE_SECS`: how long a claimed job stays invisible to other
     /// workers without a renewal (the worker renews every third of it).
     pub lease: Duration,
@@ -71,6 +75,7 @@ impl BatchSettings {
             backend,
             max_batch_bytes,
             worker_concurrency: env.positive("RATES_WORKER_CONCURRENCY", 1)?,
+            max_concurrent_uploads: env.positive("RATES_MAX_CONCURRENT_UPLOADS", 16)?,
             lease: Duration::from_secs(lease_secs.into()),
             max_attempts: env.positive("RATES_BATCH_MAX_ATTEMPTS", 5)?,
             retry_base: Duration::from_secs(env.parsed("RATES_BATCH_RETRY_BASE_SECS", 5u64)?),

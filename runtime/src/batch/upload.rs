@@ -10,6 +10,7 @@ use axum::Json;
 use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::payload::Format;
@@ -73,7 +74,13 @@ pub async fn create_batch(
 
     let backend = ingest.backend().await?;
     let id = Uuid::now_v7();
-    let mut tx = ingest.pool().begin().await.db("starting the upload")?;
+    // A dedicated connection: a slow client streaming a large batch must not
+    // hold one of the pool's connections that queries need.
+    let _permit = ingest.upload_permit().await;
+    let mut conn = PgConnection::connect_with(&ingest.pool().connect_options())
+        .await
+        .db("connecting for the upload")?;
+    let mut tx = conn.begin().await.db("starting the upload")?;
     let mut writer = backend.staging.writer(id, format.content_type());
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
@@ -135,6 +142,7 @@ pub async fn create_batch(
         return Err(e);
     }
     tx.commit().await.db("committing the upload")?;
+    let _ = conn.close().await;
     tracing::info!(batch_id = %id, size_bytes = size, format = format.as_str(), key = key.as_deref().unwrap_or(""), "batch queued");
     let url = status_url(id);
     Ok((
