@@ -12,7 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// this machine (`envctl up local`).
 #[derive(Debug, Parser)]
 #[command(name = "envctl", version, propagate_version = true)]
-#[command(after_help = "Examples:\n  envctl list\n  envctl render staging\n  envctl plan staging\n  envctl up local --yes\n  envctl up staging\n  envctl review up --pr 42 --branch feature/x")]
+#[command(
+    after_help = "Examples:\n  envctl list\n  envctl render staging\n  envctl plan staging\n  envctl up local --yes\n  envctl up staging\n  envctl review up --pr 42 --branch feature/x"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -20,7 +20,8 @@ impl Context {
         let root = match &global.root {
             Some(root) => root.clone(),
             None => {
-                let cwd = std::env::current_dir().map_err(Error::io("reading the current directory"))?;
+                let cwd =
+                    std::env::current_dir().map_err(Error::io("reading the current directory"))?;
                 find_root(&cwd).ok_or(Error::RootNotFound { start: cwd })?
             }
         };

@@ -23,7 +23,10 @@ pub enum Error {
     UnknownEnvironment { name: String, known: String },
 
     #[error("could not find the project root (a directory with environments/ and templates/) from {}", start.display())]
-    #[diagnostic(code(envctl::root), help("run envctl inside the repository, or pass --root DIR"))]
+    #[diagnostic(
+        code(envctl::root),
+        help("run envctl inside the repository, or pass --root DIR")
+    )]
     RootNotFound { start: PathBuf },
 
     #[error("template `{template}`: {message}")]

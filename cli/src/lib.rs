@@ -11,8 +11,8 @@ pub mod local;
 pub mod profile;
 pub mod render;
 pub mod review;
+pub mod run;
 pub mod terraform;
 pub mod ui;
-pub mod run;
 
 pub use error::{Error, Result};

@@ -13,12 +13,28 @@ use crate::context::Context;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbose);
+    init_diagnostics();
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("{:?}", miette::Report::new(err));
             ExitCode::FAILURE
         }
+    }
+}
+
+// Off a terminal (CI logs, pipes) diagnostics are not wrapped, so URLs and
+// paths in help lines stay whole.
+fn init_diagnostics() {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        let _ = miette::set_hook(Box::new(|_| {
+            Box::new(
+                miette::MietteHandlerOpts::new()
+                    .width(usize::MAX / 2)
+                    .build(),
+            )
+        }));
     }
 }
 

@@ -59,18 +59,23 @@ impl Ui {
     /// Starts a step that says what is being waited on; finish it with [`Step::done`].
     pub fn step(&self, message: impl Into<String>) -> Step {
         let message = message.into();
-        let bar = (self.format == OutputFormat::Text && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-                    .expect("static template"),
-            );
-            bar.set_message(message.clone());
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
+        let bar =
+            (self.format == OutputFormat::Text && std::io::stderr().is_terminal()).then(|| {
+                let bar = ProgressBar::new_spinner();
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                        .expect("static template"),
+                );
+                bar.set_message(message.clone());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            });
         if bar.is_none() {
-            self.event("step_started", &format!("{message}..."), json!({ "step": message }));
+            self.event(
+                "step_started",
+                &format!("{message}..."),
+                json!({ "step": message }),
+            );
         }
         Step {
             ui: self.clone(),
@@ -101,7 +106,10 @@ impl Ui {
             Ok(())
         } else {
             Err(Error::Refused {
-                message: format!("you typed `{}`, not `{expected}`; nothing was changed", typed.trim()),
+                message: format!(
+                    "you typed `{}`, not `{expected}`; nothing was changed",
+                    typed.trim()
+                ),
                 help: None,
             })
         }
@@ -166,7 +174,11 @@ impl Step {
         }
         self.ui.event(
             "step_finished",
-            &format!("✓ {}: {result} ({:.1}s)", self.message, elapsed.as_secs_f64()),
+            &format!(
+                "✓ {}: {result} ({:.1}s)",
+                self.message,
+                elapsed.as_secs_f64()
+            ),
             json!({ "step": self.message, "result": result, "seconds": elapsed.as_secs_f64() }),
         );
     }

@@ -226,10 +226,7 @@ impl Cluster {
 
     /// A connection URL for `database` as the superuser.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://{SUPERUSER}@127.0.0.1:{}/{database}",
-            self.port
-        )
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
     }
 
     /// Creates `name` (a plain identifier) and returns its URL.
@@ -271,7 +268,13 @@ impl Cluster {
         let mut cmd = self.command("initdb");
         cmd.arg("-D")
             .arg(&self.data_dir)
-            .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--locale=C"])
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+            ])
             .arg("--no-instructions");
         run(cmd, "initdb").map(|_| ())
     }
@@ -382,11 +385,7 @@ pub fn stop_data_dir(data_dir: &Path) -> Result<()> {
 /// Creates database `name` through the server at `admin_url` (a URL to an
 /// existing database, as superuser). Uses `createdb`-equivalent SQL via psql.
 pub fn create_database_at(admin_url: &str, name: &str) -> Result<()> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(Error::BadDatabaseName(name.into()));
     }
     let psql = find_bin_dir()

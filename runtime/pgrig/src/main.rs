@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: pgrig start DATA_DIR   (prints the admin URL)\n       pgrig stop DATA_DIR";
+const USAGE: &str =
+    "usage: pgrig start DATA_DIR   (prints the admin URL)\n       pgrig stop DATA_DIR";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

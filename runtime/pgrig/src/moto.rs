@@ -152,6 +152,9 @@ mod tests {
         server.reset().expect("reset answers 200");
         let port = server.port();
         drop(server);
-        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "killed on drop");
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "killed on drop"
+        );
     }
 }
