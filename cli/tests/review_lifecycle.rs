@@ -75,6 +75,7 @@ fn up_records_and_deploys_rerun_extends_down_removes_everything() {
     let marker = stand.marker(42).expect("marker stack envctl-review-pr42");
     assert_eq!(marker["envctl:environment"], env);
     assert_eq!(marker["envctl:status"], "ready");
+    assert_eq!(marker["envctl:last-error"], "-");
     assert_eq!(marker["envctl:branch"], "feature/Add-Rates");
     assert_eq!(marker["envctl:owner"], "octo-reviewer");
     assert_eq!(marker["envctl:expires-at"], "2030-06-12T12:00:00Z");
@@ -235,7 +236,10 @@ fn an_interrupted_teardown_is_listed_and_resumed() {
         .marker(7)
         .expect("the marker outlives an interrupted teardown");
     assert_eq!(marker["envctl:status"], "deleting");
-    assert!(marker.contains_key("envctl:last-error"), "{marker:?}");
+    assert_ne!(
+        marker["envctl:last-error"], "-",
+        "the error is recorded: {marker:?}"
+    );
     let listed = stand.list();
     assert_eq!(listed["stacks"][0]["status"], "deleting");
 
@@ -405,7 +409,7 @@ fn a_failed_deploy_is_recorded_and_still_expires_and_down_asks_first() {
         .failure();
     let marker = stand.marker(21).expect("a failed deploy keeps its marker");
     assert_eq!(marker["envctl:status"], "failed");
-    assert!(!marker["envctl:last-error"].is_empty(), "{marker:?}");
+    assert_ne!(marker["envctl:last-error"], "-", "{marker:?}");
     assert_eq!(marker["envctl:expires-at"], "2030-06-13T12:00:00Z");
     stand
         .envctl()
@@ -433,4 +437,16 @@ fn a_failed_deploy_is_recorded_and_still_expires_and_down_asks_first() {
         .stderr(predicate::str::contains("--yes"));
     assert_eq!(stand.marker(21).unwrap()["envctl:status"], "failed");
     assert!(!stand.terraform_calls().contains("-destroy"));
+
+    // Fixed and pushed again: the same stack becomes ready and the old error is cleared.
+    stand.w.kube.store.lock().unwrap().failing_jobs.clear();
+    let doc = up(
+        &stand,
+        "2030-06-10T13:00:00Z",
+        &["--pr", "21", "--branch", "broken-migration"],
+    );
+    assert_eq!(doc["existed"], true);
+    let marker = stand.marker(21).unwrap();
+    assert_eq!(marker["envctl:status"], "ready");
+    assert_eq!(marker["envctl:last-error"], "-");
 }

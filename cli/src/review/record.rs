@@ -23,9 +23,12 @@ pub mod tag {
     pub const CREATED_AT: &str = "envctl:created-at";
     pub const EXPIRES_AT: &str = "envctl:expires-at";
     pub const STATUS: &str = "envctl:status";
-    /// Why the last deploy or teardown failed (absent when it did not).
+    /// Why the last deploy or teardown failed (`-` when it did not).
     pub const LAST_ERROR: &str = "envctl:last-error";
 }
+
+/// The value of [`tag::LAST_ERROR`] when there is none.
+const NO_ERROR: &str = "-";
 
 /// The value of [`tag::REVIEW`]: the record format version.
 pub const FORMAT: &str = "v1";
@@ -109,9 +112,13 @@ impl ReviewRecord {
         if let Some(branch) = &self.branch {
             tags.insert(tag::BRANCH.into(), tag_value(branch));
         }
-        if let Some(error) = &self.last_error {
-            tags.insert(tag::LAST_ERROR.into(), tag_value(error));
-        }
+        // Always written ("-" for none): an update then clears an old error everywhere,
+        // also where tag updates merge rather than replace.
+        let error = self
+            .last_error
+            .as_deref()
+            .map_or_else(|| NO_ERROR.to_string(), tag_value);
+        tags.insert(tag::LAST_ERROR.into(), error);
         tags
     }
 
@@ -179,7 +186,10 @@ impl ReviewRecord {
             created_at,
             expires_at,
             status,
-            last_error: tags.get(tag::LAST_ERROR).cloned(),
+            last_error: tags
+                .get(tag::LAST_ERROR)
+                .filter(|e| e.as_str() != NO_ERROR)
+                .cloned(),
         })
     }
 }
@@ -247,6 +257,17 @@ mod tests {
         assert_eq!(back.expires_at, r.expires_at);
         assert_eq!(back.status, Status::Ready);
         assert_eq!(back.branch.as_deref(), Some("feature/x"));
+        assert_eq!(tags[tag::LAST_ERROR], "-");
+        assert_eq!(back.last_error, None);
+        let failed = ReviewRecord {
+            last_error: Some("terraform apply failed: boom".into()),
+            ..r
+        };
+        let back = ReviewRecord::from_tags("envctl-review-pr42", &failed.to_tags()).unwrap();
+        assert_eq!(
+            back.last_error.as_deref(),
+            Some("terraform apply failed: boom")
+        );
     }
 
     #[test]
