@@ -127,6 +127,9 @@ impl<R: AsyncRead + Unpin + Send> PayloadParser<R> {
                 reader: csv_async::AsyncReaderBuilder::new()
                     .has_headers(false)
                     .flexible(true)
+                    // `\n` only: csv's CRLF mode miscounts lines after a `\r\n`;
+                    // a trailing `\r` is stripped from the last field instead.
+                    .terminator(csv_async::Terminator::Any(b'\n'))
                     .buffer_capacity(64 * 1024)
                     .create_reader(limited),
                 record: csv_async::ByteRecord::new(),
@@ -242,6 +245,10 @@ async fn next_csv<R: AsyncRead + Unpin + Send>(
             });
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.len() == 1 && record[0].trim_ascii().is_empty() {
+            // A blank line (`\r\n` included).
+            continue;
+        }
         let Some(order) = order else {
             match header_order(record) {
                 Ok(found) => {
@@ -269,7 +276,10 @@ async fn next_csv<R: AsyncRead + Unpin + Send>(
         }
         let mut fields = [""; 4];
         for (column, (slot, &index)) in fields.iter_mut().zip(order.iter()).enumerate() {
-            let raw = &record[index];
+            let mut raw = &record[index];
+            if index + 1 == record.len() {
+                raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            }
             match std::str::from_utf8(raw) {
                 Ok(text) => *slot = text,
                 Err(_) => {
@@ -477,10 +487,13 @@ mod tests {
 
     #[tokio::test]
     async fn csv_rows_carry_their_line_numbers() {
-        let payload = b"orig_code,dest_code,day,price\r\nCNSHA,NLRTM,2016-01-01,100\n\nCNSHA,NLRTM,2016-01-02,\"200\"\n";
+        let payload = b"orig_code,dest_code,day,price\r\nCNSHA,NLRTM,2016-01-01,100\r\n\r\nCNSHA,NLRTM,2016-01-02,\"200\"\n";
         let items = parse_all(Format::Csv, payload).await;
         assert_eq!(items.len(), 2);
-        assert!(matches!(&items[0], Parsed::Row { line: 2, row } if row.price == 100));
+        assert!(
+            matches!(&items[0], Parsed::Row { line: 2, row } if row.price == 100),
+            "{items:?}"
+        );
         assert!(matches!(&items[1], Parsed::Row { line: 4, row } if row.price == 200));
     }
 
