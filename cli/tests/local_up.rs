@@ -115,6 +115,33 @@ fn up_query_batch_status_logs_down_leaves_nothing_running() {
     );
     assert_eq!(json["processes"].as_array().unwrap().len(), 4, "{json}");
 
+    // logs -f: a request made after it started shows up.
+    let mut follow = std::process::Command::new(assert_cmd::cargo::cargo_bin("envctl"))
+        .arg("--root")
+        .arg(project.root())
+        .args(["logs", "local", "api", "-f", "-n", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, _) = http.get(&format!("{api}/healthz"));
+    assert_eq!(code, 200);
+    let seen = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(10)).ok())
+        .find(|line| line.contains("/healthz"));
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+    assert!(seen.is_some(), "`logs -f` printed the new request line");
+
     // logs: each component, and all with labels.
     let logs = project
         .envctl(&["logs", "local", "api", "-n", "5"])

@@ -47,7 +47,8 @@ pub fn logs(ctx: &Context, profile: &Profile, args: &LogsArgs) -> Result<ExitCod
             )),
         });
     }
-    let labelled = sources.len() > 1 || args.component.is_none();
+    // Lines are labelled with their process unless there is only ever one (api, db).
+    let labelled = !matches!(args.component, Some(LogComponent::Api | LogComponent::Db));
     for source in &mut sources {
         let file = File::open(&source.path)
             .map_err(Error::io(format!("opening {}", source.path.display())))?;
@@ -76,7 +77,7 @@ pub fn logs(ctx: &Context, profile: &Profile, args: &LogsArgs) -> Result<ExitCod
             for line in read_new_lines(source)
                 .map_err(Error::io(format!("reading {}", source.path.display())))?
             {
-                print_line(ctx, true, &source.label, &line);
+                print_line(ctx, labelled, &source.label, &line);
             }
         }
         std::thread::sleep(Duration::from_millis(250));

@@ -1,10 +1,11 @@
 //! Finding the rates runtime binary to run, or building it with cargo when there is none
 //! (or the one found is older than the runtime's sources).
 
+use std::io::IsTerminal;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::prerequisites;
 use crate::context::Context;
@@ -187,6 +188,8 @@ fn build(ctx: &Context, cargo: &Path, why: &str) -> Result<PathBuf> {
         tail.into_iter().collect::<Vec<_>>().join("\n")
     });
     let mut compiled = 0usize;
+    let live_progress = !ctx.ui.json() && std::io::stderr().is_terminal();
+    let mut last_line = Instant::now();
     let mut executable = None;
     for line in BufReader::new(child.stdout.take().expect("piped"))
         .lines()
@@ -200,7 +203,11 @@ fn build(ctx: &Context, cargo: &Path, why: &str) -> Result<PathBuf> {
         }
         compiled += 1;
         let name = message["target"]["name"].as_str().unwrap_or("?");
-        step.update(&format!("{compiled} crates compiled, last {name}"));
+        // A spinner shows every crate; a log (no terminal) gets a line every few seconds.
+        if live_progress || last_line.elapsed() >= Duration::from_secs(10) {
+            step.update(&format!("{compiled} crates compiled, last {name}"));
+            last_line = Instant::now();
+        }
         if name == "rates" {
             if let Some(exe) = message["executable"].as_str() {
                 executable = Some(PathBuf::from(exe));
