@@ -226,7 +226,11 @@ fn migrate(
             "`rates migrate` failed ({status}):\n{}",
             process::log_tail(&log_path, 20)
         ),
-        help: Some(format!("the full output is in {}", log_path.display())),
+        help: Some(format!(
+            "the full output is in {}; if the local database was made by a build whose \
+             migrations have since changed, `envctl down local --purge` starts afresh",
+            log_path.display()
+        )),
     })
 }
 
