@@ -232,8 +232,8 @@ impl Queue {
 /// Marks a batch failed (inside `conn`'s transaction); its payload stays staged.
 pub async fn mark_failed(conn: &mut PgConnection, batch_id: Uuid, failure: &str) -> Result<()> {
     sqlx::query(
-        "UPDATE batches SET status = 'failed', failure = $2, finished_at = now(),
-                started_at = coalesce(started_at, now())
+        "UPDATE batches SET status = 'failed', failure = $2, finished_at = clock_timestamp(),
+                started_at = coalesce(started_at, clock_timestamp())
          WHERE id = $1 AND status IN ('queued', 'processing')",
     )
     .bind(batch_id)
@@ -331,7 +331,7 @@ impl PgQueue {
         .await
         .db("leasing the job")?;
         sqlx::query(
-            "UPDATE batches SET status = 'processing', attempts = $2, started_at = now()
+            "UPDATE batches SET status = 'processing', attempts = $2, started_at = clock_timestamp()
              WHERE id = $1 AND status IN ('queued', 'processing')",
         )
         .bind(batch_id)

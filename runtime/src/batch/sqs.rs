@@ -232,7 +232,7 @@ impl SqsQueue {
                     return Ok(Claim::Handled);
                 }
                 sqlx::query(
-                    "UPDATE batches SET status = 'processing', attempts = $2, started_at = now() WHERE id = $1",
+                    "UPDATE batches SET status = 'processing', attempts = $2, started_at = clock_timestamp() WHERE id = $1",
                 )
                 .bind(batch_id)
                 .bind(receives as i32)

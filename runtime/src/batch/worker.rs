@@ -417,15 +417,17 @@ async fn process(ingest: &Ingest, queue: &Queue, lease: &Lease) -> Result<Outcom
 
     // Set-wise: every port code must exist. Reported by line like parse errors.
     let unknown = sqlx::query(
-        "WITH bad AS (
-             SELECT r.line, 'orig_code' AS col, r.orig_code AS value FROM batch_rows r
-             WHERE NOT EXISTS (SELECT 1 FROM ports p WHERE p.code = r.orig_code)
-             UNION ALL
-             SELECT r.line, 'dest_code', r.dest_code FROM batch_rows r
-             WHERE NOT EXISTS (SELECT 1 FROM ports p WHERE p.code = r.dest_code)
-         )
-         SELECT line, col, value::text AS value, count(*) OVER () AS total
-         FROM bad ORDER BY line, col LIMIT $1",
+        // One scan of the batch, hash-joined to ports twice.
+        "SELECT line, col, value::text AS value, count(*) OVER () AS total FROM (
+             SELECT r.line, x.col, x.value
+             FROM batch_rows r
+             LEFT JOIN ports o ON o.code = r.orig_code
+             LEFT JOIN ports d ON d.code = r.dest_code
+             CROSS JOIN LATERAL (VALUES ('orig_code', r.orig_code, o.code IS NULL),
+                                        ('dest_code', r.dest_code, d.code IS NULL)) AS x (col, value, missing)
+             WHERE (o.code IS NULL OR d.code IS NULL) AND x.missing
+         ) bad
+         ORDER BY line, col LIMIT $1",
     )
     .bind(max_errors as i64)
     .fetch_all(&mut *tx)
@@ -459,7 +461,7 @@ async fn process(ingest: &Ingest, queue: &Queue, lease: &Lease) -> Result<Outcom
             .map_err(|e| Error::Other(format!("encoding errors: {e}")))?;
         sqlx::query(
             "UPDATE batches SET status = 'rejected', row_count = $2, error_count = $3, errors = $4,
-                    failure = NULL, finished_at = now()
+                    failure = NULL, finished_at = clock_timestamp()
              WHERE id = $1",
         )
         .bind(id)
@@ -485,7 +487,7 @@ async fn process(ingest: &Ingest, queue: &Queue, lease: &Lease) -> Result<Outcom
         // The one place a batch becomes committed.
         sqlx::query(
             "UPDATE batches SET status = 'committed', row_count = $2, error_count = 0,
-                    errors = NULL, failure = NULL, finished_at = now()
+                    errors = NULL, failure = NULL, finished_at = clock_timestamp()
              WHERE id = $1",
         )
         .bind(id)
