@@ -43,7 +43,7 @@ impl Ui {
                 if let (Some(obj), Value::Object(extra)) = (line.as_object_mut(), fields) {
                     obj.extend(extra);
                 }
-                println!("{line}");
+                stdout_line(&line.to_string());
             }
         }
     }
@@ -51,8 +51,8 @@ impl Ui {
     /// Prints a command's result: `text` for people, `value` with `--output json`.
     pub fn result(&self, text: &str, value: &Value) {
         match self.format {
-            OutputFormat::Text => print!("{text}"),
-            OutputFormat::Json => println!("{value}"),
+            OutputFormat::Text => write_stdout(text),
+            OutputFormat::Json => stdout_line(&value.to_string()),
         }
     }
 
@@ -143,6 +143,18 @@ impl Ui {
             })
         }
     }
+}
+
+// A closed stdout (`envctl diff a b | head`) ends the output quietly instead
+// of panicking the way print! does.
+pub fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+pub fn stdout_line(line: &str) {
+    write_stdout(&format!("{line}\n"));
 }
 
 /// A step in progress (a spinner on a terminal, events otherwise).

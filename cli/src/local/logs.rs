@@ -12,6 +12,7 @@ use super::layout::Layout;
 use crate::cli::{LogComponent, LogsArgs};
 use crate::context::Context;
 use crate::profile::Profile;
+use crate::ui::stdout_line;
 use crate::{Error, Result};
 
 /// One log file and the label its lines are shown with.
@@ -116,11 +117,11 @@ fn discover(layout: &Layout, component: Option<LogComponent>) -> Vec<Source> {
 
 fn print_line(ctx: &Context, labelled: bool, label: &str, line: &str) {
     if ctx.ui.json() {
-        println!("{}", json!({ "process": label, "line": line }));
+        stdout_line(&json!({ "process": label, "line": line }).to_string());
     } else if labelled {
-        println!("[{label}] {line}");
+        stdout_line(&format!("[{label}] {line}"));
     } else {
-        println!("{line}");
+        stdout_line(line);
     }
 }
 

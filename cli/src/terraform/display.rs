@@ -53,9 +53,9 @@ impl LiveDisplay {
     pub fn line(&mut self, stream: &str, line: &str) {
         self.track(line);
         if self.ui.json() {
-            println!(
-                "{}",
-                json!({ "event": "terraform_output", "step": self.step, "stream": stream, "line": line })
+            crate::ui::stdout_line(
+                &json!({ "event": "terraform_output", "step": self.step, "stream": stream, "line": line })
+                    .to_string(),
             );
             return;
         }
