@@ -417,17 +417,16 @@ async fn process(ingest: &Ingest, queue: &Queue, lease: &Lease) -> Result<Outcom
 
     // Set-wise: every port code must exist. Reported by line like parse errors.
     let unknown = sqlx::query(
-        // One scan of the batch, hash-joined to ports twice.
-        "SELECT line, col, value::text AS value, count(*) OVER () AS total FROM (
-             SELECT r.line, x.col, x.value
-             FROM batch_rows r
-             LEFT JOIN ports o ON o.code = r.orig_code
-             LEFT JOIN ports d ON d.code = r.dest_code
-             CROSS JOIN LATERAL (VALUES ('orig_code', r.orig_code, o.code IS NULL),
-                                        ('dest_code', r.dest_code, d.code IS NULL)) AS x (col, value, missing)
-             WHERE (o.code IS NULL OR d.code IS NULL) AND x.missing
-         ) bad
-         ORDER BY line, col LIMIT $1",
+        // Anti-joins against ports (hashed: ports is small).
+        "WITH bad AS (
+             SELECT r.line, 'orig_code' AS col, r.orig_code AS value FROM batch_rows r
+             WHERE NOT EXISTS (SELECT 1 FROM ports p WHERE p.code = r.orig_code)
+             UNION ALL
+             SELECT r.line, 'dest_code', r.dest_code FROM batch_rows r
+             WHERE NOT EXISTS (SELECT 1 FROM ports p WHERE p.code = r.dest_code)
+         )
+         SELECT line, col, value::text AS value, count(*) OVER () AS total
+         FROM bad ORDER BY line, col LIMIT $1",
     )
     .bind(max_errors as i64)
     .fetch_all(&mut *tx)
