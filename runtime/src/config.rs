@@ -18,7 +18,7 @@ pub struct Config {
     pub bind: SocketAddr,
     /// `RATES_DB_POOL_SIZE`: primary pool maximum.
     pub db_pool_size: u32,
-    /// `RATES_READ_POOL_SIZE`: replica pool maximum.
+    /// `RATES_READ_POOL_SIZE`: query pool maximum (on the replica, else the primary).
     pub read_pool_size: u32,
     /// `RATES_LOG`: tracing EnvFilter directives.
     pub log: String,

@@ -23,12 +23,23 @@ pub struct Db {
 impl Db {
     /// Connects lazily: the pools open connections on first use, so the
     /// process starts (and reports not-ready) while the database is down.
+    ///
+    /// Queries always get their own pool (on the replica when configured,
+    /// else on the primary) so batch work cannot starve them, with generic
+    /// plans: the rates statement's plan does not depend on its parameters,
+    /// and planning it anew costs more than running it.
     pub fn connect(config: &Config) -> Result<Db> {
-        let primary = pool(&config.database_url, config.db_pool_size, "DATABASE_URL")?;
-        let read = match &config.database_read_url {
-            Some(url) => Some(pool(url, config.read_pool_size, "DATABASE_READ_URL")?),
-            None => None,
+        let primary = pool(
+            &config.database_url,
+            config.db_pool_size,
+            "DATABASE_URL",
+            false,
+        )?;
+        let (read_url, variable) = match &config.database_read_url {
+            Some(url) => (url, "DATABASE_READ_URL"),
+            None => (&config.database_url, "DATABASE_URL"),
         };
+        let read = Some(pool(read_url, config.read_pool_size, variable, true)?);
         Ok(Db {
             primary,
             read,
@@ -51,12 +62,12 @@ impl Db {
         }
     }
 
-    /// The pool for read-only queries: the replica when configured, else the primary.
+    /// The pool for read-only queries: on the replica when configured, else on the primary.
     pub fn reader(&self) -> &PgPool {
         self.read.as_ref().unwrap_or(&self.primary)
     }
 
-    /// The replica pool, if one is configured.
+    /// The query pool (None only for pools built with `from_pools` without one).
     pub fn read_pool(&self) -> Option<&PgPool> {
         self.read.as_ref()
     }
@@ -88,13 +99,20 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
-fn pool(url: &str, max: u32, variable: &'static str) -> Result<PgPool> {
-    let options: PgConnectOptions = url.parse().map_err(|e| {
+fn pool(url: &str, max: u32, variable: &'static str, generic_plans: bool) -> Result<PgPool> {
+    let mut options: PgConnectOptions = url.parse().map_err(|e| {
         crate::error::Error::config(variable, format!("not a valid PostgreSQL URL: {e}"))
     })?;
+    options = options.application_name("rates");
+    if generic_plans {
+        options = options.options([("plan_cache_mode", "force_generic_plan")]);
+    }
     Ok(PgPoolOptions::new()
         .max_connections(max)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options.application_name("rates")))
+        // A broken connection fails its query and is dropped; pinging before
+        // every acquire would double the round trips of the query API.
+        .test_before_acquire(false)
+        .connect_lazy_with(options))
 }

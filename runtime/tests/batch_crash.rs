@@ -75,14 +75,15 @@ fn start_worker(db_url: &str, extra: &[(&str, &str)]) -> Worker {
     Worker(cmd.spawn().expect("start rates work"))
 }
 
-async fn upload_all(app: &BatchApp, plans: &[Plan]) -> Vec<String> {
+/// Uploads every batch, `gap` apart, so the uploads span several of the
+/// harness's stop/restart cycles whatever the machine's speed.
+async fn upload_all(app: &BatchApp, plans: &[Plan], gap: Duration) -> Vec<String> {
     let mut ids = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
         let (status, accepted) = app.csv(&body(i, plan)).await;
         assert_eq!(status, 202, "{accepted}");
         ids.push(accepted["id"].as_str().unwrap().to_string());
-        // Spread the uploads over the harness's kill/restart cycles.
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        tokio::time::sleep(gap).await;
     }
     ids
 }
@@ -175,7 +176,7 @@ async fn sigkill_at_random_moments_never_half_commits_a_batch() {
         ("RATES_BATCH_MAX_ATTEMPTS", "1000"),
         ("RATES_BATCH_RETRY_BASE_SECS", "0"),
     ];
-    let uploads = upload_all(&app, &plans);
+    let uploads = upload_all(&app, &plans, Duration::from_millis(40));
     tokio::pin!(uploads);
     let mut ids = None;
     let mut kills = 0;
@@ -257,7 +258,7 @@ async fn sigterm_at_random_moments_finishes_each_batch_first_time() {
         ("RATES_BATCH_LEASE_SECS", "30"),
         ("RATES_DRAIN_TIMEOUT_SECS", "60"),
     ];
-    let uploads = upload_all(&app, &plans);
+    let uploads = upload_all(&app, &plans, Duration::from_millis(100));
     tokio::pin!(uploads);
     let mut ids = None;
     let mut stops = 0;
@@ -265,7 +266,9 @@ async fn sigterm_at_random_moments_finishes_each_batch_first_time() {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let mut worker = start_worker(&db_url, &extra);
-        let lifetime = Duration::from_millis(rng.gen_range(300..2_500));
+        // Short lives, so that even a fast machine, which drains the whole
+        // upload in a few seconds, sees enough stops with work outstanding.
+        let lifetime = Duration::from_millis(rng.gen_range(150..800));
         let until = tokio::time::sleep(lifetime);
         tokio::pin!(until);
         loop {
