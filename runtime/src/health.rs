@@ -69,10 +69,8 @@ fn not_ready(status: &str) -> Response {
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
-    m.record_pool("primary", &state.db.primary, state.db.primary_max);
-    if let Some(read) = state.db.read_pool() {
-        m.record_pool("read", read, state.db.read_max);
-    }
+    m.record_pool("primary", &state.db.primary);
+    m.record_pool("read", state.db.reader());
     (
         [(
             header::CONTENT_TYPE,

@@ -121,7 +121,7 @@ impl Metrics {
     }
 
     /// Sets the pool gauges for one pool.
-    pub fn record_pool(&self, pool_name: &str, pool: &sqlx::PgPool, max: u32) {
+    pub fn record_pool(&self, pool_name: &str, pool: &sqlx::PgPool) {
         let size = pool.size() as f64;
         let idle = pool.num_idle() as f64;
         let label = |state: &str| {
@@ -139,7 +139,7 @@ impl Metrics {
         self.set_gauge(
             "rates_db_pool_max_connections",
             &[("pool", pool_name.to_string())],
-            max as f64,
+            pool.options().get_max_connections() as f64,
         );
     }
 
