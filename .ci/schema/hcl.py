@@ -67,6 +67,25 @@ class Call(Expr):
 
 
 @dataclass
+class For(Expr):
+    """`[for k, v in coll : value if cond]` or `{for k, v in coll : key => value... if cond}`."""
+    key_var: object  # str or None
+    value_var: str
+    collection: Expr
+    key: object  # Expr for object results, None for tuples
+    value: Expr
+    cond: object  # Expr or None
+    grouping: bool
+
+
+@dataclass
+class Conditional(Expr):
+    cond: Expr
+    true: Expr
+    false: Expr
+
+
+@dataclass
 class Opaque(Expr):
     """Operators, conditionals, for-expressions, splats: kept as text only."""
 
@@ -232,10 +251,11 @@ class _Parser:
         self.skip()
         if self.peek() == "?":
             self.i += 1
-            self.expr()
+            t = self.expr()
             self.expect(":")
-            self.expr()
-            return self.opaque(start)
+            f = self.expr()
+            node = self.opaque(start)
+            return Conditional(node.line, node.text, first, t, f)
         return first
 
     def opaque(self, start):
@@ -370,9 +390,9 @@ class _Parser:
         self.nl_stack.append(False)
         self.skip()
         if re.match(r"for\s", self.s[self.i : self.i + 4]):
-            self.skip_for("]")
+            node = self.for_expr("]", start, line)
             self.nl_stack.pop()
-            return Opaque(line, self.s[start : self.i])
+            return node
         items = []
         while True:
             self.skip()
@@ -394,9 +414,9 @@ class _Parser:
         self.skip(newlines=True)
         if re.match(r"for\s", self.s[self.i : self.i + 4]):
             self.nl_stack.append(False)
-            self.skip_for("}")
+            node = self.for_expr("}", start, line)
             self.nl_stack.pop()
-            return Opaque(line, self.s[start : self.i])
+            return node
         self.nl_stack.append(True)
         items = []
         while True:
@@ -422,6 +442,41 @@ class _Parser:
         self.i += 1
         self.nl_stack.pop()
         return Object(line, self.s[start : self.i], items)
+
+    def for_expr(self, closing, start, line):
+        self.i += 3
+        self.skip()
+        first = self.ident()
+        self.skip()
+        second = None
+        if self.peek() == ",":
+            self.i += 1
+            self.skip()
+            second = self.ident()
+        self.skip()
+        if not self.s.startswith("in", self.i):
+            self.err("expected 'in' in a for expression")
+        self.i += 2
+        coll = self.expr()
+        self.expect(":")
+        key = None
+        if closing == "}":
+            key = self.expr()
+            self.expect("=>")
+        value = self.expr()
+        self.skip()
+        grouping = False
+        if self.s.startswith("...", self.i):
+            self.i += 3
+            grouping = True
+            self.skip()
+        cond = None
+        if re.match(r"if\b", self.s[self.i : self.i + 3]):
+            self.i += 2
+            cond = self.expr()
+        self.expect(closing)
+        key_var, value_var = (first, second) if second else (None, first)
+        return For(line, self.s[start : self.i], key_var, value_var, coll, key, value, cond, grouping)
 
     def skip_for(self, closing):
         """Skip a for-expression's text up to its closing bracket (kept as Opaque)."""
