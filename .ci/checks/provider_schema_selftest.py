@@ -109,6 +109,11 @@ resource "aws_eks_node_group" "valid" {
   depends_on = []
 }
 
+module "selftest_call" {
+  source = "./zz_selftest_child"
+  nme    = "selftest" #@module_arg
+}
+
 resource "helm_release" "valid" {
   name       = "selftest"
   chart      = "selftest"
@@ -131,6 +136,7 @@ EXPECTED = {
     "dynamic_unknown": 'dynamic "taintz": unknown block type',
     "ignore_changes": 'ignore_changes names "scaling_confi"',
     "nested_key": 'unknown attribute "valu" in this object',
+    "module_arg": 'has no variable "nme" (did you mean "name"?)',
 }
 # A finding on a marked line may come with others the same error causes; these are the
 # only other findings allowed in the injected file.
@@ -176,6 +182,9 @@ def main(modules):
         target = sorted(p for p in copy.iterdir() if p.is_dir() and list(p.glob("*.tf")))[0]
         injected = target / "zz_selftest.tf"
         injected.write_text(INJECTED)
+        child = target / "zz_selftest_child"
+        child.mkdir()
+        (child / "variables.tf").write_text('variable "name" {\n  default = "x"\n}\n')
         vdir = copy / "zz_selftest_versions"
         vdir.mkdir()
         (vdir / "versions.tf").write_text(VERSIONS)
@@ -183,7 +192,7 @@ def main(modules):
         # One real resource in a copied module file gets an unknown type.
         real = None
         for f in sorted(copy.rglob("*.tf")):
-            if f in (injected,) or f.parent == vdir:
+            if f in (injected,) or f.parent in (vdir, child):
                 continue
             lines = f.read_text().splitlines(keepends=True)
             for i, line in enumerate(lines):
