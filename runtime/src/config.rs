@@ -14,6 +14,13 @@ pub struct Config {
     pub database_url: String,
     /// `DATABASE_READ_URL`: a read replica for GET /rates*; the primary when unset.
     pub database_read_url: Option<String>,
+    /// `RATES_DATABASE_CA_FILE`: PEM bundle of the CA that signs the database's
+    /// certificate (the RDS bundle in the image); with it, connections verify the
+    /// server's certificate and name (`sslmode=verify-full` unless the URL says otherwise).
+    pub database_ca_file: Option<std::path::PathBuf>,
+    /// `RATES_DATABASE_IAM_AUTH`: log in with RDS IAM tokens made from the process's AWS
+    /// credentials instead of a password in the URL.
+    pub database_iam_auth: bool,
     /// `RATES_BIND`: listen address.
     pub bind: SocketAddr,
     /// `RATES_DB_POOL_SIZE`: primary pool maximum.
@@ -46,6 +53,8 @@ impl Config {
         let config = Config {
             database_url: env.required_url("DATABASE_URL")?,
             database_read_url: env.optional_url("DATABASE_READ_URL")?,
+            database_ca_file: env.ca_file("RATES_DATABASE_CA_FILE")?,
+            database_iam_auth: env.boolean("RATES_DATABASE_IAM_AUTH", false)?,
             bind: env.parsed("RATES_BIND", "0.0.0.0:8080".parse().expect("valid default"))?,
             db_pool_size: env.positive("RATES_DB_POOL_SIZE", 10)?,
             read_pool_size: env.positive("RATES_READ_POOL_SIZE", 10)?,
@@ -94,6 +103,22 @@ impl Env<'_> {
                 Ok(Some(value))
             }
         }
+    }
+
+    /// A PEM file of CA certificates that exists and holds at least one certificate.
+    pub fn ca_file(&self, name: &'static str) -> Result<Option<std::path::PathBuf>> {
+        let Some(path) = self.get(name) else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::config(name, format!("cannot read `{path}`: {e}")))?;
+        if !text.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(Error::config(
+                name,
+                format!("`{path}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+            ));
+        }
+        Ok(Some(path.into()))
     }
 
     pub fn parsed<T>(&self, name: &'static str, default: T) -> Result<T>

@@ -1,12 +1,13 @@
 //! Database pools (the primary, and the query pool on a replica or the primary) and the embedded migrations.
 
+use std::path::Path;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::{Connection, PgPool};
 
 use crate::config::Config;
-use crate::error::{DbContext, Result};
+use crate::error::{DbContext, Error, Result};
 
 /// The migrations in runtime/migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -17,6 +18,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Db {
     pub primary: PgPool,
     read: PgPool,
+    /// Each pool's connect options as configured (IAM authentication adds a fresh
+    /// password to them).
+    options: [PgConnectOptions; 2],
 }
 
 impl Db {
@@ -25,18 +29,38 @@ impl Db {
     ///
     /// Queries always get their own pool so batch work cannot starve them.
     pub fn connect(config: &Config) -> Result<Db> {
-        let primary = pool(
+        let tls = config.database_ca_file.as_deref();
+        let (primary, primary_options) = pool(
             &config.database_url,
             config.db_pool_size,
             "DATABASE_URL",
             Use::Writes,
+            tls,
         )?;
         let (read_url, variable) = match &config.database_read_url {
             Some(url) => (url, "DATABASE_READ_URL"),
             None => (&config.database_url, "DATABASE_URL"),
         };
-        let read = pool(read_url, config.read_pool_size, variable, Use::Queries)?;
-        Ok(Db { primary, read })
+        let (read, read_options) =
+            pool(read_url, config.read_pool_size, variable, Use::Queries, tls)?;
+        Ok(Db {
+            primary,
+            read,
+            options: [primary_options, read_options],
+        })
+    }
+
+    /// With `RATES_DATABASE_IAM_AUTH`, gives both pools an RDS IAM token before their
+    /// first connection and renews it for the life of the process; otherwise does nothing.
+    pub async fn authenticate(&self, config: &Config) -> Result<()> {
+        if !config.database_iam_auth {
+            return Ok(());
+        }
+        let pools = vec![
+            (self.primary.clone(), self.options[0].clone()),
+            (self.read.clone(), self.options[1].clone()),
+        ];
+        crate::db_iam::start(pools).await
     }
 
     /// The pool for read-only queries: on the replica when configured, else on the primary.
@@ -65,6 +89,16 @@ impl Db {
 
 /// Runs the embedded migrations.
 pub async fn migrate(pool: &PgPool) -> Result<()> {
+    // Connect once outside the pool first: the pool retries a refused connection until
+    // its acquire timeout and then reports only the timeout, while this says why (TLS,
+    // credentials, address).
+    let options = pool.connect_options();
+    sqlx::PgConnection::connect_with(&options)
+        .await
+        .db("connecting to the primary database")?
+        .close()
+        .await
+        .db("closing the first connection")?;
     MIGRATOR.run(pool).await?;
     Ok(())
 }
@@ -76,13 +110,25 @@ enum Use {
     Queries,
 }
 
-fn pool(url: &str, max: u32, variable: &'static str, usage: Use) -> Result<PgPool> {
+fn pool(
+    url: &str,
+    max: u32,
+    variable: &'static str,
+    usage: Use,
+    ca_file: Option<&Path>,
+) -> Result<(PgPool, PgConnectOptions)> {
     let mut options: PgConnectOptions = url
         .parse::<PgConnectOptions>()
-        .map_err(|e| {
-            crate::error::Error::config(variable, format!("not a valid PostgreSQL URL: {e}"))
-        })?
+        .map_err(|e| Error::config(variable, format!("not a valid PostgreSQL URL: {e}")))?
         .application_name("rates");
+    if let Some(ca_file) = ca_file {
+        options = options.ssl_root_cert(ca_file);
+        // A CA bundle means the server must prove its name with it; the URL may still
+        // ask for something else explicitly.
+        if !names_sslmode(url) {
+            options = options.ssl_mode(PgSslMode::VerifyFull);
+        }
+    }
     let mut pool = PgPoolOptions::new()
         .max_connections(max)
         .min_connections(0)
@@ -95,5 +141,12 @@ fn pool(url: &str, max: u32, variable: &'static str, usage: Use) -> Result<PgPoo
         // every acquire would double the round trips of the query API.
         pool = pool.test_before_acquire(false);
     }
-    Ok(pool.connect_lazy_with(options))
+    Ok((pool.connect_lazy_with(options.clone()), options))
+}
+
+/// Whether a PostgreSQL URL sets `sslmode` itself.
+fn names_sslmode(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == "sslmode")
+    })
 }

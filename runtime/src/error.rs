@@ -58,6 +58,15 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// The TLS connection to the database failed (certificate, name, or a server
+    /// without TLS): a configuration problem, so the message names the settings.
+    #[error("database: {context}: the TLS connection failed: {source} (check RATES_DATABASE_CA_FILE, the CA bundle that signed the server's certificate, and sslmode in DATABASE_URL / DATABASE_READ_URL)")]
+    DatabaseTls {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// Running the embedded migrations failed.
     #[error("migrations: {source}")]
     Migrate {
@@ -116,6 +125,7 @@ impl Error {
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config { .. }
             | Error::Database { .. }
+            | Error::DatabaseTls { .. }
             | Error::Migrate { .. }
             | Error::Io { .. }
             | Error::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -134,9 +144,11 @@ impl Error {
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Unavailable { .. } => "unavailable",
-            Error::Database { .. } | Error::Migrate { .. } | Error::Io { .. } | Error::Other(_) => {
-                "internal"
-            }
+            Error::Database { .. }
+            | Error::DatabaseTls { .. }
+            | Error::Migrate { .. }
+            | Error::Io { .. }
+            | Error::Other(_) => "internal",
         }
     }
 
@@ -157,10 +169,32 @@ pub trait DbContext<T> {
 
 impl<T> DbContext<T> for std::result::Result<T, sqlx::Error> {
     fn db(self, context: impl Into<String>) -> Result<T> {
-        self.map_err(|source| Error::Database {
-            context: context.into(),
-            source,
+        self.map_err(|source| {
+            if is_tls_failure(&source) {
+                Error::DatabaseTls {
+                    context: context.into(),
+                    source,
+                }
+            } else {
+                Error::Database {
+                    context: context.into(),
+                    source,
+                }
+            }
         })
+    }
+}
+
+/// Whether a database error is the TLS layer refusing the connection: sqlx reports a
+/// server without TLS as `Tls`, and a certificate rustls rejects as an I/O error that
+/// wraps the rustls error.
+pub fn is_tls_failure(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod date_range;
 pub mod db;
+pub mod db_iam;
 pub mod error;
 pub mod health;
 pub mod metrics;

@@ -16,6 +16,10 @@ use crate::telemetry::{self, LogTarget};
 /// The binary's entry point: parse, run, report errors on stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // sqlx and the AWS SDK bring rustls with aws-lc-rs; a workspace build also enables
+    // ring, and rustls then refuses to pick a default (a panic on the first verified
+    // connection). One provider, chosen here, before anything connects.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -53,7 +57,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 async fn serve(args: ServeArgs) -> Result<()> {
     let config = Config::from_env()?;
     telemetry::init(&config.log, LogTarget::Stdout);
-    let db = Db::connect(&config)?;
+    let db = connect(&config).await?;
     if args.migrate || config.migrate_on_start {
         db.migrate().await?;
         tracing::info!("migrations applied");
@@ -92,7 +96,7 @@ async fn work(args: WorkArgs) -> Result<()> {
         config.batch.worker_concurrency = n;
     }
     telemetry::init(&config.log, LogTarget::Stdout);
-    let db = Db::connect(&config)?;
+    let db = connect(&config).await?;
     if args.migrate || config.migrate_on_start {
         db.migrate().await?;
         tracing::info!("migrations applied");
@@ -106,9 +110,17 @@ async fn work(args: WorkArgs) -> Result<()> {
 async fn migrate() -> Result<()> {
     let config = Config::from_env()?;
     telemetry::init(&config.log, LogTarget::Stderr);
-    Db::connect(&config)?.migrate().await?;
+    connect(&config).await?.migrate().await?;
     tracing::info!("migrations applied");
     Ok(())
+}
+
+/// The database pools, authenticated (RDS IAM tokens when configured).
+async fn connect(config: &Config) -> Result<Db> {
+    let db = Db::connect(config)?;
+    // The token refresher lives as long as the process.
+    db.authenticate(config).await?;
+    Ok(db)
 }
 
 async fn seed(args: SeedArgs) -> Result<()> {
@@ -127,7 +139,7 @@ async fn seed(args: SeedArgs) -> Result<()> {
     }
     let config = Config::from_env()?;
     telemetry::init(&config.log, LogTarget::Stderr);
-    let db = Db::connect(&config)?;
+    let db = connect(&config).await?;
     let report = crate::seed::seed(&db.primary, args.network_only, args.rows).await?;
     tracing::info!(
         regions = report.regions,

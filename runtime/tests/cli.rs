@@ -211,3 +211,258 @@ async fn migrate_then_seed_loads_the_synthetic_network_once() {
     // Prices span several months.
     assert!(count("SELECT (max(day) - min(day))::bigint FROM prices").await >= 150);
 }
+
+/// A test CA, a server certificate it signs for 127.0.0.1, one it signs for another
+/// name, and an unrelated CA; made with openssl at test time.
+struct TestPki {
+    dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    fn new() -> TestPki {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = |script: &str| {
+            let out = Command::new("sh")
+                .arg("-ec")
+                .arg(script)
+                .current_dir(dir.path())
+                .output()
+                .expect("run openssl");
+            assert!(out.status.success(), "{script}: {}", stderr(&out));
+        };
+        for ca in ["ca", "other-ca"] {
+            sh(&format!(
+                "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN={ca} \
+                 -keyout {ca}.key -out {ca}.pem 2>/dev/null"
+            ));
+        }
+        for (name, san) in [("server", "IP:127.0.0.1"), ("wrong-name", "DNS:db.invalid")] {
+            sh(&format!(
+                "openssl req -newkey rsa:2048 -nodes -subj /CN={name} \
+                   -keyout {name}.key -out {name}.csr 2>/dev/null
+                 printf 'subjectAltName={san}\\n' > {name}.ext
+                 openssl x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+                   -days 2 -extfile {name}.ext -out {name}.pem 2>/dev/null"
+            ));
+        }
+        TestPki { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// Turns TLS on in a running cluster with certificate `cert` (`server` or
+/// `wrong-name`): its key and certificate go into the data directory (owned like it, as
+/// PostgreSQL requires), then a reload.
+fn enable_server_tls(cluster: &pgrig::Cluster, pki: &TestPki, cert: &str) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let data = cluster.data_dir();
+    let owner = std::fs::metadata(data).unwrap();
+    for (name, mode) in [("server.pem", 0o644), ("server.key", 0o600)] {
+        let target = data.join(name);
+        let source = name.replacen("server", cert, 1);
+        std::fs::copy(pki.path(&source), &target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::os::unix::fs::chown(&target, Some(owner.uid()), Some(owner.gid())).unwrap();
+    }
+    let psql = cluster.bin_dir().join("psql");
+    for sql in [
+        "ALTER SYSTEM SET ssl = on",
+        "ALTER SYSTEM SET ssl_cert_file = 'server.pem'",
+        "ALTER SYSTEM SET ssl_key_file = 'server.key'",
+        "SELECT pg_reload_conf()",
+    ] {
+        let out = Command::new(&psql)
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(cluster.url("postgres"))
+            .args(["-c", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn database_tls_is_verified_against_the_configured_ca() {
+    let pki = TestPki::new();
+    let cluster = pgrig::Cluster::start_temporary().unwrap();
+    enable_server_tls(&cluster, &pki, "server");
+    let port = cluster.port();
+    let ca = pki.path("ca.pem");
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+
+    // The right CA: migrations run over verified TLS (sslmode is verify-full because a
+    // CA file is set and the URL names none).
+    let out = rates(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("RATES_DATABASE_CA_FILE", ca.as_str()),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The server saw TLS: ask it about a connection made the same way.
+    let out = Command::new(cluster.bin_dir().join("psql"))
+        .args(["-X", "-At", "-d"])
+        .arg(format!(
+            "postgres://postgres@127.0.0.1:{port}/postgres?sslmode=verify-full&sslrootcert={ca}"
+        ))
+        .args([
+            "-c",
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "t",
+        "{}",
+        stderr(&out)
+    );
+
+    // A CA that did not sign the server's certificate: refused, and the error names
+    // the setting to look at.
+    let other = pki.path("other-ca.pem");
+    let out = rates(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("RATES_DATABASE_CA_FILE", other.as_str()),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("TLS connection failed"), "{err}");
+    assert!(err.contains("RATES_DATABASE_CA_FILE"), "{err}");
+
+    // A certificate from the right CA for another name: verify-full refuses.
+    enable_server_tls(&cluster, &pki, "wrong-name");
+    let out = rates(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("RATES_DATABASE_CA_FILE", ca.as_str()),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("TLS connection failed"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A file that is not a CA bundle is a configuration error before any connection.
+    let out = rates(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("RATES_DATABASE_CA_FILE", pki.path("server.ext").as_str()),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: configuration: RATES_DATABASE_CA_FILE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn database_without_tls_is_refused_when_a_ca_is_configured() {
+    let pki = TestPki::new();
+    let cluster = pgrig::Cluster::start_temporary().unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port());
+    let ca = pki.path("ca.pem");
+    let out = rates(
+        &["migrate"],
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("RATES_DATABASE_CA_FILE", ca.as_str()),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("TLS connection failed"), "{err}");
+    assert!(err.contains("does not support TLS"), "{err}");
+    // Without the CA setting (`envctl up local`), the same server is fine.
+    let out = rates(&["migrate"], &[("DATABASE_URL", url.as_str())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The RDS IAM token is the one AWS's own signer makes: botocore's
+/// `generate_db_auth_token` for the same credentials, endpoint, user and time.
+#[test]
+fn database_iam_token_matches_botocore() {
+    use aws_credential_types::Credentials;
+    use rates::db_iam::{presign, TokenTarget};
+    let target = TokenTarget {
+        host: "rates-staging.abc123.eu-west-1.rds.amazonaws.com".into(),
+        port: 5432,
+        user: "rates_app".into(),
+        region: "eu-west-1".into(),
+    };
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_764_597_600);
+    let credentials = Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        Some("session/token+x=".into()),
+        None,
+        "test",
+    );
+    let ours = presign(credentials.into(), &target, time).unwrap();
+
+    let script = r#"
+import datetime, sys
+import botocore.auth, botocore.session
+fixed = datetime.datetime.fromtimestamp(int(sys.argv[1]), datetime.timezone.utc).replace(tzinfo=None)
+botocore.auth.get_current_datetime = lambda *a, **k: fixed
+client = botocore.session.get_session().create_client(
+    "rds", region_name="eu-west-1", aws_access_key_id="AKIDEXAMPLE",
+    aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    aws_session_token="session/token+x=")
+print(client.generate_db_auth_token(sys.argv[2], int(sys.argv[3]), sys.argv[4]))
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            "1764597600",
+            &target.host,
+            "5432",
+            &target.user,
+        ])
+        .output()
+        .expect("python3 with botocore (.ci/venv has it)");
+    assert!(out.status.success(), "botocore: {}", stderr(&out));
+    let theirs = String::from_utf8(out.stdout).unwrap().trim().to_string();
+
+    let split = |token: &str| {
+        let (authority, query) = token.split_once("/?").expect("authority/?query");
+        let mut params: Vec<String> = query.split('&').map(str::to_string).collect();
+        params.sort();
+        (authority.to_string(), params)
+    };
+    assert_eq!(
+        split(&ours),
+        split(&theirs),
+        "ours: {ours}\nbotocore: {theirs}"
+    );
+    // The check can fail: another user gives another signature.
+    let other = TokenTarget {
+        user: "postgres".into(),
+        ..target
+    };
+    let credentials = Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        Some("session/token+x=".into()),
+        None,
+        "test",
+    );
+    assert_ne!(
+        split(&presign(credentials.into(), &other, time).unwrap()),
+        split(&theirs)
+    );
+}
