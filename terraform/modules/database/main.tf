@@ -1,9 +1,49 @@
-# PostgreSQL on RDS: the master password generated and rotated by RDS in Secrets Manager,
-# storage and Performance Insights encrypted with the environment's key, TLS enforced by
-# the parameter group, Multi-AZ and read replicas as the profile says.
+# PostgreSQL on RDS: storage and Performance Insights encrypted with the environment's key,
+# TLS enforced by the parameter group, Multi-AZ and read replicas as the profile says.
+#
+# Credentials (docs/architecture.md, "Database credentials"): the runtime signs in as
+# var.iam_username with IAM database authentication (short-lived tokens from its IRSA role,
+# valid on the primary and every replica). The master password is generated here and kept
+# in a Secrets Manager secret that only the migration Job reads. RDS-managed master
+# passwords (manage_master_user_password) are not used: RDS cannot create a read replica
+# of a source whose master password it manages in Secrets Manager.
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
 
 locals {
   family = "postgres${split(".", var.engine_version)[0]}"
+  # rds-db:connect resources: arn:PARTITION:rds-db:REGION:ACCOUNT:dbuser:RESOURCE_ID/USER
+  dbuser_arn_prefix = "arn:${data.aws_partition.current.partition}:rds-db:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:dbuser"
+}
+
+# Letters and digits only: RDS refuses `/`, `@`, `"` and spaces, and the password goes into
+# a connection URL. 48 characters of [A-Za-z0-9] is about 285 bits.
+resource "random_password" "master" {
+  length  = 48
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "master" {
+  # checkov:skip=CKV2_AWS_57:only the migration Job signs in with the master password; it is rotated by `terraform apply -replace=module.database.random_password.master`, the runtime uses IAM tokens that expire after 15 minutes
+  name                    = "${var.name}/database/master"
+  description             = "${var.name}: PostgreSQL master credentials, read by the migration Job only"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = var.deletion_protection ? 30 : 0
+  tags                    = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "master" {
+  secret_id = aws_secretsmanager_secret.master.id
+  secret_string = jsonencode({
+    engine   = "postgres"
+    host     = aws_db_instance.primary.address
+    port     = aws_db_instance.primary.port
+    dbname   = var.database_name
+    username = var.master_username
+    password = random_password.master.result
+  })
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -19,10 +59,12 @@ resource "aws_security_group" "this" {
   tags        = var.tags
 }
 
+# Keyed by the caller's static names: the group ids themselves are unknown until the
+# cluster exists, and for_each keys must be known at plan time.
 resource "aws_vpc_security_group_ingress_rule" "from_cluster" {
-  for_each                     = toset(var.allowed_security_group_ids)
+  for_each                     = var.allowed_security_groups
   security_group_id            = aws_security_group.this.id
-  description                  = "PostgreSQL from ${each.value}"
+  description                  = "PostgreSQL from ${each.key}"
   referenced_security_group_id = each.value
   ip_protocol                  = "tcp"
   from_port                    = 5432
@@ -76,8 +118,6 @@ data "aws_iam_policy_document" "monitoring_assume" {
   }
 }
 
-data "aws_partition" "current" {}
-
 resource "aws_iam_role" "monitoring" {
   count              = var.monitoring_interval_seconds > 0 ? 1 : 0
   name               = "${var.name}-rds-monitoring"
@@ -98,9 +138,7 @@ resource "aws_db_instance" "primary" {
   instance_class = var.instance_class
   db_name        = var.database_name
   username       = var.master_username
-
-  manage_master_user_password   = true
-  master_user_secret_kms_key_id = var.kms_key_arn
+  password       = random_password.master.result
 
   allocated_storage     = var.allocated_storage_gib
   max_allocated_storage = var.max_allocated_storage_gib
@@ -137,7 +175,8 @@ resource "aws_db_instance" "primary" {
   tags = var.tags
 }
 
-# Read replicas serve GET /rates*; they inherit encryption and credentials from the primary.
+# Read replicas serve GET /rates*; they inherit encryption, the master password and the
+# database users (rates_app and its rds_iam grant) from the primary.
 resource "aws_db_instance" "replica" {
   count               = var.read_replicas
   identifier          = "${var.name}-db-replica-${count.index + 1}"

@@ -34,6 +34,26 @@ output "master_username" {
 }
 
 output "secret_arn" {
-  description = "Secrets Manager secret holding the managed master password."
-  value       = aws_db_instance.primary.master_user_secret[0].secret_arn
+  description = "Secrets Manager secret with the master credentials (JSON: username, password, host, port, dbname, engine); for the migration Job only."
+  value       = aws_secretsmanager_secret.master.arn
+}
+
+output "replica_endpoints" {
+  description = "Host names of the read replicas, in order."
+  value       = aws_db_instance.replica[*].address
+}
+
+output "resource_ids" {
+  description = "RDS resource ids (db-...) of the primary and then each replica: the ids in rds-db:connect ARNs."
+  value       = concat([aws_db_instance.primary.resource_id], aws_db_instance.replica[*].resource_id)
+}
+
+output "iam_username" {
+  description = "Database user the runtime signs in as with IAM authentication."
+  value       = var.iam_username
+}
+
+output "iam_connect_arns" {
+  description = "rds-db:connect resource ARNs for iam_username on the primary and every replica."
+  value       = [for id in concat([aws_db_instance.primary.resource_id], aws_db_instance.replica[*].resource_id) : "${local.dbuser_arn_prefix}:${id}/${var.iam_username}"]
 }

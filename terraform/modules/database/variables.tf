@@ -18,9 +18,9 @@ variable "subnet_ids" {
   }
 }
 
-variable "allowed_security_group_ids" {
-  description = "Security groups allowed to connect on 5432 (the EKS cluster's)."
-  type        = list(string)
+variable "allowed_security_groups" {
+  description = "Security groups allowed to connect on 5432, by a name fixed in the configuration (e.g. cluster = the EKS cluster's group); the ids may be unknown until apply."
+  type        = map(string)
 }
 
 variable "engine_version" {
@@ -50,9 +50,20 @@ variable "database_name" {
 }
 
 variable "master_username" {
-  description = "Master user name (its password is managed by RDS in Secrets Manager)."
+  description = "Master user name (its generated password is kept in the module's Secrets Manager secret)."
   type        = string
   default     = "rates_admin"
+}
+
+variable "iam_username" {
+  description = "Database user the runtime signs in as with IAM authentication (created by the migrations, granted rds_iam)."
+  type        = string
+  default     = "rates_app"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.iam_username))
+    error_message = "iam_username must be a lowercase PostgreSQL identifier."
+  }
 }
 
 variable "allocated_storage_gib" {
@@ -126,7 +137,7 @@ variable "log_min_duration_ms" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key for storage, the master secret and Performance Insights."
+  description = "KMS key for storage, the master credentials secret and Performance Insights."
   type        = string
 }
 
