@@ -1,4 +1,5 @@
-# The EKS cluster: encrypted secrets, every control-plane log, access entries; managed
+# The EKS cluster: encrypted secrets, every control-plane log, access entries for the
+# administrators (API authentication mode, no implicit creator admin); managed
 # node groups (on-demand for the api and cluster services, spot tainted for batch
 # workers) from launch templates with IMDSv2 and encrypted disks; the OIDC provider for
 # IRSA, the cluster autoscaler's role, and one role per workload service account.
@@ -54,9 +55,12 @@ resource "aws_eks_cluster" "this" {
     public_access_cidrs     = var.endpoint_public_access ? var.public_access_cidrs : null
   }
 
+  # Access entries only (no aws-auth ConfigMap). The creator gets no implicit admin: who
+  # may administer the cluster is var.admin_principals, whoever created it. Changing
+  # bootstrap_cluster_creator_admin_permissions replaces an existing cluster.
   access_config {
-    authentication_mode                         = "API_AND_CONFIG_MAP"
-    bootstrap_cluster_creator_admin_permissions = true
+    authentication_mode                         = "API"
+    bootstrap_cluster_creator_admin_permissions = false
   }
 
   encryption_config {
@@ -69,6 +73,26 @@ resource "aws_eks_cluster" "this" {
   tags = var.tags
 
   depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
+}
+
+# Cluster administrators: the deploy roles and the profile's eks.admin_principals.
+resource "aws_eks_access_entry" "admin" {
+  for_each      = var.admin_principals
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = each.value
+  type          = "STANDARD"
+  tags          = var.tags
+}
+
+resource "aws_eks_access_policy_association" "admin" {
+  for_each      = var.admin_principals
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = aws_eks_access_entry.admin[each.key].principal_arn
+  policy_arn    = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+  access_scope {
+    type = "cluster"
+  }
 }
 
 data "aws_iam_policy_document" "node_assume" {
@@ -182,25 +206,60 @@ resource "aws_eks_node_group" "this" {
   depends_on = [aws_iam_role_policy_attachment.node]
 }
 
+locals {
+  managed_addons = toset(concat(["vpc-cni", "kube-proxy", "coredns"], var.container_insights ? ["amazon-cloudwatch-observability"] : []))
+
+  addon_configuration = {
+    # The VPC CNI's network policy agent enforces the runtime's NetworkPolicies
+    # (default-deny); without it they are accepted and ignored.
+    "vpc-cni" = jsonencode({ enableNetworkPolicy = "true" })
+    # The CloudWatch agent (a DaemonSet on the host network) keeps Container Insights and
+    # also listens for Embedded Metric Format on the node's port 25888 (TCP and UDP). The
+    # runtime sends its EMF lines there (RATES_EMF_ENDPOINT=tcp://$(HOST_IP):25888, the
+    # node's IP from the downward API); the agent writes them to CloudWatch Logs, which
+    # extracts the metrics. EMF printed on stdout would reach CloudWatch wrapped in Fluent
+    # Bit's envelope, where no metrics are extracted.
+    "amazon-cloudwatch-observability" = jsonencode({
+      agent = {
+        config = {
+          logs = {
+            metrics_collected = {
+              kubernetes = { enhanced_container_insights = true }
+              emf        = {}
+            }
+          }
+        }
+      }
+    })
+  }
+}
+
+# AWS's default version of each add-on for the cluster's Kubernetes version, unless
+# var.addon_versions pins one: fixed for a cluster version, and a change shows in the plan.
+data "aws_eks_addon_version" "this" {
+  for_each           = local.managed_addons
+  addon_name         = each.value
+  kubernetes_version = var.kubernetes_version
+  most_recent        = false
+}
+
 resource "aws_eks_addon" "this" {
-  for_each                    = toset(["vpc-cni", "kube-proxy", "coredns"])
+  for_each                    = local.managed_addons
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.value
+  addon_version               = lookup(var.addon_versions, each.value, data.aws_eks_addon_version.this[each.value].version)
+  configuration_values        = lookup(local.addon_configuration, each.value, null)
+  resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
   tags                        = var.tags
 
   depends_on = [aws_eks_node_group.this]
 }
 
-# Container logs (with the runtime's EMF metrics) and Container Insights metrics.
-resource "aws_eks_addon" "observability" {
-  count                       = var.container_insights ? 1 : 0
-  cluster_name                = aws_eks_cluster.this.name
-  addon_name                  = "amazon-cloudwatch-observability"
-  resolve_conflicts_on_update = "OVERWRITE"
-  tags                        = var.tags
-
-  depends_on = [aws_eks_node_group.this]
+# The CloudWatch Observability add-on moved into aws_eks_addon.this.
+moved {
+  from = aws_eks_addon.observability[0]
+  to   = aws_eks_addon.this["amazon-cloudwatch-observability"]
 }
 
 data "tls_certificate" "oidc" {

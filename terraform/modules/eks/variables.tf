@@ -56,6 +56,21 @@ variable "node_groups" {
   }
 }
 
+variable "admin_principals" {
+  description = "IAM roles and users that administer the cluster (access entry + AmazonEKSClusterAdminPolicy), by a key fixed in the configuration (the profile's ARN or name), so for_each is known at plan."
+  type        = map(string)
+
+  validation {
+    condition     = length(var.admin_principals) > 0
+    error_message = "admin_principals must name at least one principal; without one nobody can reach the cluster."
+  }
+
+  validation {
+    condition     = alltrue([for a in values(var.admin_principals) : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", a))])
+    error_message = "Each admin principal must be an IAM role or user ARN (arn:aws:iam::ACCOUNT:role/NAME); assumed-role session ARNs are not accepted by EKS."
+  }
+}
+
 variable "workload_roles" {
   description = "IAM roles for service accounts (IRSA), by role suffix: namespace, service account, inline policy JSON."
   type = map(object({
@@ -70,6 +85,17 @@ variable "container_insights" {
   description = "Install the CloudWatch Observability add-on (container logs, Container Insights metrics)."
   type        = bool
   default     = true
+}
+
+variable "addon_versions" {
+  description = "Exact versions of EKS managed add-ons by name (e.g. vpc-cni = v1.19.2-eksbuild.1); unlisted add-ons get AWS's default for the cluster's version."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.addon_versions) : contains(["vpc-cni", "kube-proxy", "coredns", "amazon-cloudwatch-observability"], k)])
+    error_message = "addon_versions keys must be vpc-cni, kube-proxy, coredns or amazon-cloudwatch-observability."
+  }
 }
 
 variable "kms_key_arn" {
