@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::GlobalArgs;
+use crate::profile::{Profile, Region};
 use crate::ui::Ui;
 use crate::{Error, Result};
 
@@ -27,6 +28,24 @@ impl Context {
         };
         let ui = Ui::new(global.output, global.yes);
         Ok(Context { root, global, ui })
+    }
+
+    /// Loads profile `name` (see [`Profile::load`]) with the global `--region` applied, so
+    /// what is rendered and what the AWS clients reach are the same region.
+    pub fn load_profile(&self, name: &str) -> Result<Profile> {
+        let profile = Profile::load(&self.root, name)?;
+        match &self.global.region {
+            None => Ok(profile),
+            Some(region) => {
+                let region =
+                    Region::try_from(region.clone()).map_err(|message| Error::InvalidArgument {
+                        what: "--region".into(),
+                        value: region.clone(),
+                        message,
+                    })?;
+                Ok(profile.with_region(region))
+            }
+        }
     }
 
     /// `.envctl/` under the project root: rendered files and local state.

@@ -151,6 +151,93 @@ fn multi_az_databases_need_two_zones() {
 }
 
 #[test]
+fn protected_environments_must_name_their_account() {
+    let text = "extends: base\nprotected: true\n";
+    let (file, line, key, message, help) = error_of(&[("bad", text)]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 2, "protected")
+    );
+    assert!(message.contains("aws.account_id"), "{message}");
+    assert!(help.unwrap().contains("account_id"));
+    // With the account it loads, and an unprotected profile needs none.
+    let dir = project(&[
+        (
+            "ok",
+            "extends: base\nprotected: true\naws:\n  account_id: \"123456789012\"\n",
+        ),
+        ("open", "extends: base\n"),
+    ]);
+    Profile::load(dir.path(), "ok").unwrap();
+    Profile::load(dir.path(), "open").unwrap();
+}
+
+#[test]
+fn cluster_admins_must_be_iam_roles_or_users() {
+    let session = "extends: base\neks:\n  admin_principals:\n    - arn:aws:sts::123456789012:assumed-role/admin/me\n";
+    let (file, line, key, message, _) = error_of(&[("bad", session)]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 4, "eks.admin_principals[0]")
+    );
+    assert!(message.contains("not an IAM role or user"), "{message}");
+
+    let none = "extends: base\neks:\n  admin_principals: []\n";
+    let (file, _, key, message, _) = error_of(&[("bad", none)]);
+    assert_eq!(
+        (file.as_str(), key.as_str()),
+        ("bad.yaml", "eks.admin_principals")
+    );
+    assert!(message.contains("no cluster administrators"), "{message}");
+
+    let good = "extends: base\neks:\n  admin_principals: [role/ci, \"arn:aws:iam::123456789012:user/ops\"]\n";
+    let dir = project(&[("good", good)]);
+    Profile::load(dir.path(), "good").unwrap();
+}
+
+#[test]
+fn the_region_flag_reaches_every_rendered_region() {
+    let dir = project(&[("dev", "extends: base\n")]);
+    std::fs::remove_dir(dir.path().join("templates")).unwrap();
+    let out = dir.path().join("out");
+    Command::cargo_bin("envctl")
+        .unwrap()
+        .args(["--root"])
+        .arg(repo())
+        .args(["--region", "us-east-2", "render", "dev", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+    assert!(read("terraform/versions.tf").contains("region = \"us-east-2\""));
+    assert!(read("terraform/backend.tf").contains("region  = \"us-east-2\""));
+    assert!(read("k8s/10-config.yaml").contains("us-east-2"));
+    let everything: String = [
+        "terraform/versions.tf",
+        "terraform/backend.tf",
+        "terraform/main.tf",
+        "k8s/10-config.yaml",
+        "k8s/50-worker.yaml",
+    ]
+    .iter()
+    .map(|f| read(f))
+    .collect();
+    assert!(
+        !everything.contains("eu-west-1"),
+        "the profile's region leaked into the render"
+    );
+
+    Command::cargo_bin("envctl")
+        .unwrap()
+        .args(["--root"])
+        .arg(repo())
+        .args(["--region", "Mars", "render", "dev", "--out"])
+        .arg(&out)
+        .assert()
+        .failure();
+}
+
+#[test]
 fn errors_in_an_inherited_value_point_at_the_file_that_set_it() {
     // `mid` sets the bad value; `bad` only extends it.
     let mid = "extends: base\nalarms:\n  datapoints_to_alarm: 9\n";

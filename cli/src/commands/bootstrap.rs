@@ -8,11 +8,11 @@ use serde_json::json;
 use crate::aws::BackendChange;
 use crate::cli::EnvArgs;
 use crate::context::Context;
-use crate::profile::{Profile, Target};
+use crate::profile::Target;
 use crate::{deploy, Error, Result};
 
 pub fn run(ctx: &Context, args: &EnvArgs) -> Result<ExitCode> {
-    let profile = Profile::load(&ctx.root, &args.env)?;
+    let profile = ctx.load_profile(&args.env)?;
     if profile.target != Target::Aws {
         return Err(Error::InvalidArgument {
             what: "bootstrap".into(),

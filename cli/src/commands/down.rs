@@ -12,7 +12,7 @@ use crate::profile::{Profile, Target};
 use crate::Result;
 
 pub fn run(ctx: &Context, args: &DownArgs) -> Result<ExitCode> {
-    let profile = Profile::load(&ctx.root, &args.env)?;
+    let profile = ctx.load_profile(&args.env)?;
     match profile.target {
         Target::Aws => aws(ctx, &profile, args),
         Target::Local => crate::local::down(ctx, &profile, args),

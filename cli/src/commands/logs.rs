@@ -4,12 +4,12 @@ use std::process::ExitCode;
 
 use crate::cli::LogsArgs;
 use crate::context::Context;
-use crate::profile::{Profile, Target};
+use crate::profile::Target;
 use crate::{Error, Result};
 
 /// Prints the logs of a `target: local` environment; AWS environments log to CloudWatch.
 pub fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
-    let profile = Profile::load(&ctx.root, &args.env)?;
+    let profile = ctx.load_profile(&args.env)?;
     match profile.target {
         Target::Local => crate::local::logs(ctx, &profile, args),
         Target::Aws => Err(Error::InvalidArgument {

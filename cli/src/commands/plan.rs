@@ -8,11 +8,11 @@ use serde_json::json;
 use crate::cli::PlanArgs;
 use crate::context::Context;
 use crate::deploy::{self, PlanOptions};
-use crate::profile::{Profile, Target};
+use crate::profile::Target;
 use crate::{Error, Result};
 
 pub fn run(ctx: &Context, args: &PlanArgs) -> Result<ExitCode> {
-    let profile = Profile::load(&ctx.root, &args.env)?;
+    let profile = ctx.load_profile(&args.env)?;
     if profile.target != Target::Aws {
         return Err(Error::InvalidArgument {
             what: "plan".into(),

@@ -6,12 +6,11 @@ use serde_json::json;
 
 use crate::cli::EnvArgs;
 use crate::context::Context;
-use crate::profile::Profile;
 use crate::{Error, Result};
 
 /// Prints the merged profile as YAML (or JSON with `--output json`).
 pub fn show(ctx: &Context, args: &EnvArgs) -> Result<ExitCode> {
-    let profile = Profile::load(&ctx.root, &args.env)?;
+    let profile = ctx.load_profile(&args.env)?;
     let value = serde_json::to_value(&profile).map_err(|e| Error::Rendered {
         what: "profile".into(),
         message: e.to_string(),

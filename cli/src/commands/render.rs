@@ -6,13 +6,12 @@ use serde_json::json;
 
 use crate::cli::RenderArgs;
 use crate::context::Context;
-use crate::profile::Profile;
 use crate::render;
 use crate::Result;
 
 /// Renders `args.env` into `--out` (default `.envctl/ENV/`) and lists what was written.
 pub fn run(ctx: &Context, args: &RenderArgs) -> Result<ExitCode> {
-    let profile = Profile::load(&ctx.root, &args.env)?;
+    let profile = ctx.load_profile(&args.env)?;
     let rendered = render::render(&ctx.root, &profile)?;
     let out = args
         .out

@@ -8,11 +8,11 @@ use serde_json::json;
 use crate::cli::EnvArgs;
 use crate::context::Context;
 use crate::deploy;
-use crate::profile::{Profile, Target};
+use crate::profile::Target;
 use crate::Result;
 
 pub fn run(ctx: &Context, args: &EnvArgs) -> Result<ExitCode> {
-    let profile = Profile::load(&ctx.root, &args.env)?;
+    let profile = ctx.load_profile(&args.env)?;
     match profile.target {
         Target::Aws => {
             let report = deploy::status(ctx, &profile)?;

@@ -98,6 +98,13 @@ impl Profile {
         self
     }
 
+    /// The same environment in another region (the global `--region` flag): everything
+    /// rendered from it (provider, backend, ConfigMap, alarms) and every AWS call agree.
+    pub fn with_region(mut self, region: Region) -> Profile {
+        self.aws.region = region;
+        self
+    }
+
     /// The stem of every AWS resource name, e.g. `rates-staging`.
     pub fn resource_prefix(&self) -> String {
         format!("{PROJECT}-{}", self.name)

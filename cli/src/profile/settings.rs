@@ -110,6 +110,15 @@ pub struct EksSettings {
     pub endpoint_public_access: bool,
     pub public_access_cidrs: Vec<Cidr>,
     pub node_groups: Vec<NodeGroup>,
+    /// Cluster administrators (EKS access entries with AmazonEKSClusterAdminPolicy): IAM
+    /// role or user ARNs, or `role/NAME` / `user/NAME` in the environment's own account.
+    /// List the deploy role and every principal that runs `envctl up`: the cluster's
+    /// creator gets no implicit access.
+    #[serde(default)]
+    pub admin_principals: Vec<String>,
+    /// Replicas of each cluster controller (load balancer controller, KEDA operator and
+    /// metrics servers, metrics-server); 2 or more keeps them up through a node drain.
+    pub controller_replicas: u32,
 }
 
 /// The PostgreSQL database.
@@ -187,7 +196,10 @@ pub struct Pdb {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Image {
-    pub repository: ImageRepository,
+    /// Where the image is pulled from; none: the environment's own ECR repository (the
+    /// Terraform output `image_repository_url`, filled in by `envctl up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<ImageRepository>,
     pub tag: ImageTag,
 }
 

@@ -1,7 +1,7 @@
 //! Checks that span several profile keys (min <= max, Multi-AZ needs two zones, ...).
 //! Single values are already checked by their types; this is everything else.
 
-use super::{Capacity, Profile, Replicas, Resources};
+use super::{Capacity, Profile, Replicas, Resources, Target};
 
 /// One thing wrong with a profile: the key to change, what is wrong and what is allowed.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,11 +92,46 @@ impl Checker {
     }
 }
 
+/// `arn:PARTITION:iam::ACCOUNT:role/NAME` (or `user/`), or `role/NAME` / `user/NAME`.
+fn admin_principal_ok(a: &str) -> bool {
+    let name_ok = |path: &str| {
+        let (kind, name) = path.split_once('/').unwrap_or(("", ""));
+        matches!(kind, "role" | "user")
+            && !name.is_empty()
+            && name.len() <= 512
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "+=,.@_-/".contains(ch))
+    };
+    match a.strip_prefix("arn:") {
+        None => name_ok(a),
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            parts.len() == 5
+                && parts[0].starts_with("aws")
+                && parts[1] == "iam"
+                && parts[2].is_empty()
+                && parts[3].len() == 12
+                && parts[3].chars().all(|ch| ch.is_ascii_digit())
+                && name_ok(parts[4])
+        }
+    }
+}
+
 /// Every cross-key problem of `p`, in file order of the sections.
 pub fn check(p: &Profile) -> Vec<Problem> {
     let mut c = Checker {
         problems: Vec::new(),
     };
+
+    // aws: reported at `protected:` (the line that makes the account required), since the
+    // missing key has no line of its own.
+    c.require(
+        !p.protected || p.target != Target::Aws || p.aws.account_id.is_some(),
+        "protected",
+        "a protected environment must set aws.account_id, so Terraform refuses to run against any other account",
+        "add `aws: {account_id: \"123456789012\"}` with your account's 12 digits, quoted",
+    );
 
     // network
     let prefix = p.network.vpc_cidr.0.prefix_len();
@@ -191,6 +226,27 @@ pub fn check(p: &Profile) -> Vec<Problem> {
         "no on_demand node group: the api and cluster services only run on on-demand nodes (spot nodes are tainted for workers)",
         "add a node group with `capacity: on_demand`",
     );
+    c.range(p.eks.controller_replicas, 1, 5, "eks.controller_replicas");
+    c.require(
+        p.target != Target::Aws || !p.eks.admin_principals.is_empty(),
+        "eks.admin_principals",
+        "no cluster administrators: the cluster's creator gets no implicit access, so nobody (not even `envctl up`) could reach it",
+        "list the deploy role and whoever runs envctl up, e.g. [role/envctl-github-deploy, arn:aws:iam::123456789012:role/admin]",
+    );
+    for (i, a) in p.eks.admin_principals.iter().enumerate() {
+        c.require(
+            admin_principal_ok(a),
+            format!("eks.admin_principals[{i}]"),
+            format!("`{a}` is not an IAM role or user"),
+            "write an ARN like arn:aws:iam::123456789012:role/NAME, or role/NAME or user/NAME in the environment's account (not an assumed-role session ARN)",
+        );
+        c.require(
+            p.eks.admin_principals.iter().filter(|o| *o == a).count() == 1,
+            format!("eks.admin_principals[{i}]"),
+            format!("`{a}` is listed twice"),
+            "list each principal once",
+        );
+    }
     for (i, g) in p.eks.node_groups.iter().enumerate() {
         let key = format!("eks.node_groups[{i}]");
         let label_ok = !g.name.is_empty()

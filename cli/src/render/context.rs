@@ -36,7 +36,12 @@ impl Names {
     }
 }
 
-/// `repository:tag`, or `repository@sha256:...` for digests.
+/// The Terraform output naming the environment's ECR repository; a rendered image without
+/// a profile repository refers to it as `${image_repository_url}` and `envctl up` fills it in.
+pub const IMAGE_REPOSITORY_OUTPUT: &str = "image_repository_url";
+
+/// `repository:tag`, or `repository@sha256:...` for digests. Without
+/// `runtime.image.repository` the repository is the `${image_repository_url}` placeholder.
 pub fn image_ref(p: &Profile) -> String {
     let image = &p.runtime.image;
     let sep = if image.tag.as_str().starts_with("sha256:") {
@@ -44,7 +49,11 @@ pub fn image_ref(p: &Profile) -> String {
     } else {
         ":"
     };
-    format!("{}{sep}{}", image.repository, image.tag)
+    let repository = match &image.repository {
+        Some(r) => r.to_string(),
+        None => format!("${{{IMAGE_REPOSITORY_OUTPUT}}}"),
+    };
+    format!("{repository}{sep}{}", image.tag)
 }
 
 /// `Environment=staging,Service=rates`: the runtime's RATES_METRICS_DIMENSIONS.
@@ -164,7 +173,20 @@ pub fn build(p: &Profile) -> Value {
         "dims_list": dims_list,
         "ingress_annotations": ingress_annotations(p),
         "container_insights_log_groups": container_insights_log_groups(p),
+        "emf": {
+            "port": EMF_PORT,
+            "log_group": emf_log_group(p),
+        },
     })
+}
+
+/// The CloudWatch agent's Embedded Metric Format port (TCP and UDP) on every node.
+pub const EMF_PORT: u16 = 25888;
+
+/// The log group the CloudWatch agent writes the runtime's EMF lines to (the runtime names
+/// it in each line's `_aws.LogGroupName`); Terraform creates it with the others.
+pub fn emf_log_group(p: &Profile) -> String {
+    format!("/aws/containerinsights/{}/rates-emf", p.cluster_name())
 }
 
 /// Annotations of the api's Ingress for the AWS Load Balancer Controller.
@@ -218,10 +240,12 @@ pub const PRESTOP_SECONDS: u32 = 15;
 /// Log groups the CloudWatch Observability add-on writes to; Terraform creates them first
 /// so they get the profile's retention and the environment's key.
 pub fn container_insights_log_groups(p: &Profile) -> Vec<String> {
-    ["application", "dataplane", "host", "performance"]
+    let mut groups: Vec<String> = ["application", "dataplane", "host", "performance"]
         .iter()
         .map(|g| format!("/aws/containerinsights/{}/{g}", p.cluster_name()))
-        .collect()
+        .collect();
+    groups.push(emf_log_group(p));
+    groups
 }
 
 /// The api's load balancer name: at most 32 characters, so long names keep a prefix and

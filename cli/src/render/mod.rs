@@ -27,6 +27,8 @@ pub const MODULES: &[&str] = &[
     "queue",
     "storage",
     "observability",
+    "registry",
+    "addons",
 ];
 
 /// The template directories rendered for each target.
@@ -88,7 +90,8 @@ fn file<'a>(rendered: &'a Rendered, name: &str) -> Result<&'a str> {
         })
 }
 
-/// Copies `terraform/modules/<name>/*.tf` into the rendered root, so it is self-contained.
+/// Copies `terraform/modules/<name>/*.tf` (and the `.json` policy documents they read)
+/// into the rendered root, so it is self-contained.
 fn copy_modules(root: &Path, rendered: &mut Rendered) -> Result<()> {
     for module in MODULES {
         let dir = root.join("terraform/modules").join(module);
@@ -96,7 +99,7 @@ fn copy_modules(root: &Path, rendered: &mut Rendered) -> Result<()> {
             .map_err(Error::io(format!("reading module {}", dir.display())))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "tf"))
+            .filter(|p| p.extension().is_some_and(|e| e == "tf" || e == "json"))
             .collect();
         files.sort();
         for path in files {

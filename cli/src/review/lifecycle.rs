@@ -100,7 +100,7 @@ pub struct Failed {
 
 /// Loads `environments/review.yaml`, which must target AWS.
 pub fn template(ctx: &Context) -> Result<Profile> {
-    let template = Profile::load(&ctx.root, TEMPLATE_PROFILE)?;
+    let template = ctx.load_profile(TEMPLATE_PROFILE)?;
     if template.target != Target::Aws {
         return Err(Error::InvalidArgument {
             what: "review stack template".into(),

@@ -207,7 +207,8 @@ impl World {
             "dlq_name": { "sensitive": false, "type": "string", "value": format!("{name}-batches-dlq") },
             "batch_bucket": { "sensitive": false, "type": "string", "value": format!("{name}-batches-{ACCOUNT}") },
             "runtime_role_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:iam::{ACCOUNT}:role/{name}-runtime") },
-            "vpc_id": { "sensitive": false, "type": "string", "value": "vpc-0a1b2c3d4e5f67890" }
+            "vpc_id": { "sensitive": false, "type": "string", "value": "vpc-0a1b2c3d4e5f67890" },
+            "image_repository_url": { "sensitive": false, "type": "string", "value": format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}") }
         });
         std::fs::write(
             self.tf_dir.join("outputs.json"),
