@@ -13,6 +13,7 @@ pub mod render;
 pub mod review;
 pub mod run;
 pub mod terraform;
+pub mod test_hooks;
 pub mod ui;
 
 pub use error::{Error, Result};

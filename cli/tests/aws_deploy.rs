@@ -525,3 +525,76 @@ fn down_resumes_when_part_of_the_environment_is_already_gone() {
     );
     assert!(w.dashboard("rates-staging").is_none());
 }
+
+#[test]
+fn a_long_migration_outlives_a_token_and_the_deploy_still_succeeds() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    {
+        let mut store = w.kube.store.lock().unwrap();
+        // The migration runs longer than the API server accepts a token.
+        store.job_duration = std::time::Duration::from_secs(4);
+        store.max_token_age = Some(std::time::Duration::from_secs(2));
+    }
+    w.envctl()
+        .env("ENVCTL_EKS_TOKEN_REFRESH_MS", "500")
+        .args(["up", "staging", "--yes", "--timeout", "30s"])
+        .assert()
+        .success();
+    let store = w.kube.store.lock().unwrap();
+    assert_eq!(store.rejected_tokens, 0, "{:?}", store.last_token_error);
+    assert!(
+        store.tokens_seen.len() >= 3,
+        "tokens were re-minted during the run: {}",
+        store.tokens_seen.len()
+    );
+}
+
+#[test]
+fn a_token_that_is_not_renewed_expires_during_a_long_migration() {
+    // The same run with envctl's real refresh interval (5 minutes): the check above can fail.
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    {
+        let mut store = w.kube.store.lock().unwrap();
+        store.job_duration = std::time::Duration::from_secs(4);
+        store.max_token_age = Some(std::time::Duration::from_secs(2));
+    }
+    w.envctl()
+        .args(["up", "staging", "--yes", "--timeout", "30s"])
+        .assert()
+        .code(1)
+        .stderr(says("Unauthorized"));
+    let store = w.kube.store.lock().unwrap();
+    assert!(store.rejected_tokens > 0);
+    assert!(
+        store
+            .last_token_error
+            .as_deref()
+            .is_some_and(|e| e.contains("token expired")),
+        "{:?}",
+        store.last_token_error
+    );
+}
+
+#[test]
+fn a_token_signed_with_other_credentials_is_refused() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    w.envctl()
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-test-secret")
+        .args(["up", "staging", "--yes", "--timeout", "20s"])
+        .assert()
+        .code(1)
+        .stderr(says("Unauthorized"));
+    let store = w.kube.store.lock().unwrap();
+    assert!(store.rejected_tokens > 0);
+    assert!(
+        store
+            .last_token_error
+            .as_deref()
+            .is_some_and(|e| e.contains("signature does not match")),
+        "{:?}",
+        store.last_token_error
+    );
+}

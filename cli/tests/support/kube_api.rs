@@ -2,7 +2,9 @@
 //! It implements exactly what envctl's kube code uses, with real API shapes:
 //! discovery (`/api/v1`, `/apis/GROUP/VERSION`), get/list (label and field selectors),
 //! server-side apply (PATCH `application/apply-patch+yaml`), delete, pod logs, and
-//! checks the EKS bearer token's shape. Tiny "controllers" give Deployments, Jobs and
+//! verifies the EKS bearer token as EKS does: its SigV4 signature re-computed by botocore
+//! (verify_eks_token.py, not the crate that signed it) for the test credentials and a
+//! cluster this server is, and its age (EKS accepts a token for 15 minutes). Tiny "controllers" give Deployments, Jobs and
 //! Namespaces a status; a Deployment can be made stuck (a pod failing its readiness
 //! probe) and a Job can be made to fail. Apply replaces the object's content (no
 //! field-level merge): enough for one field manager, which is all envctl is.
@@ -168,8 +170,23 @@ pub struct Store {
     pub stuck_deployments: BTreeSet<String>,
     /// Jobs that fail; "*": all.
     pub failing_jobs: BTreeSet<String>,
-    /// Requests without a well-formed EKS token.
+    /// Requests without a valid EKS token.
     pub rejected_tokens: usize,
+    /// Why the last token was refused.
+    pub last_token_error: Option<String>,
+    /// The credentials and cluster names a token must be signed for.
+    pub token_credentials: Option<(String, String, Option<String>)>,
+    pub clusters: BTreeSet<String>,
+    /// The oldest token accepted (EKS: 15 minutes).
+    pub max_token_age: Option<std::time::Duration>,
+    /// Tokens already verified (each is checked once).
+    verified_tokens: BTreeSet<String>,
+    /// Distinct tokens seen, in order.
+    pub tokens_seen: Vec<String>,
+    /// How long a Job runs before it completes or fails.
+    pub job_duration: std::time::Duration,
+    /// Jobs still running: (namespace, name) -> when they finish.
+    running_jobs: BTreeMap<(String, String), std::time::Instant>,
 }
 
 /// A running stand-in API server on 127.0.0.1.
@@ -288,22 +305,66 @@ fn status(code: StatusCode, reason: &str, message: String) -> Response {
         .into_response()
 }
 
-fn token_ok(headers: &HeaderMap) -> bool {
-    let Some(token) = headers
+/// Checks the request's EKS token: well formed, young enough, and signed (by botocore's
+/// reckoning) with the test credentials for one of this server's clusters.
+fn check_token(store: &mut Store, headers: &HeaderMap) -> Result<(), String> {
+    let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer k8s-aws-v1."))
-    else {
-        return false;
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or("no bearer token")?
+        .to_string();
+    let encoded = token
+        .strip_prefix("k8s-aws-v1.")
+        .ok_or("not an EKS token")?;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|e| format!("not base64url: {e}"))?;
+    let url = String::from_utf8_lossy(&url).into_owned();
+    let stamp = url
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("X-Amz-Date="))
+        .ok_or("no X-Amz-Date")?;
+    let signed = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
+        .map_err(|e| format!("bad X-Amz-Date: {e}"))?
+        .and_utc();
+    let age = (chrono::Utc::now() - signed).to_std().unwrap_or_default();
+    let max_age = store
+        .max_token_age
+        .unwrap_or(std::time::Duration::from_secs(15 * 60));
+    if age > max_age {
+        return Err(format!("token expired: signed {age:?} ago"));
+    }
+    if !store.tokens_seen.contains(&token) {
+        store.tokens_seen.push(token.clone());
+    }
+    if store.verified_tokens.contains(&token) {
+        return Ok(());
+    }
+    let Some((key, secret, session)) = store.token_credentials.clone() else {
+        return Err("the test server was given no credentials to verify tokens with".into());
     };
-    let Ok(url) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) else {
-        return false;
-    };
-    let url = String::from_utf8_lossy(&url);
-    url.starts_with("https://sts.")
-        && url.contains("Action=GetCallerIdentity")
-        && url.contains("X-Amz-SignedHeaders=host%3Bx-k8s-aws-id")
-        && url.contains("X-Amz-Signature=")
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/verify_eks_token.py"
+    );
+    let mut last = String::from("no cluster to verify against");
+    for cluster in &store.clusters {
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(script).args([&token, cluster, &key, &secret]);
+        if let Some(session) = &session {
+            cmd.arg(session);
+        }
+        let out = cmd
+            .output()
+            .map_err(|e| format!("running python3 {script}: {e}"))?;
+        if out.status.success() {
+            store.verified_tokens.insert(token);
+            return Ok(());
+        }
+        last = format!("{cluster}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Err(last)
 }
 
 struct Target {
@@ -412,8 +473,10 @@ async fn handle(
         "{method} {}",
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     ));
-    if !token_ok(&headers) {
+    finish_jobs(&mut store);
+    if let Err(reason) = check_token(&mut store, &headers) {
         store.rejected_tokens += 1;
+        store.last_token_error = Some(reason);
         return status(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
@@ -705,6 +768,43 @@ fn controllers(store: &mut Store, kind: &str, ns: &str, name: &str, live: &mut V
             }
         }
         "Job" => {
+            if !store.job_duration.is_zero() {
+                live["status"] = json!({ "active": 1 });
+                let done = std::time::Instant::now() + store.job_duration;
+                store
+                    .running_jobs
+                    .insert((ns.to_string(), name.to_string()), done);
+                return;
+            }
+            complete_job(store, ns, name, live);
+        }
+        _ => {}
+    }
+}
+
+/// Jobs whose run time is up complete (or fail) now.
+fn finish_jobs(store: &mut Store) {
+    let now = std::time::Instant::now();
+    let due: Vec<(String, String)> = store
+        .running_jobs
+        .iter()
+        .filter(|(_, at)| **at <= now)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (ns, name) in due {
+        store.running_jobs.remove(&(ns.clone(), name.clone()));
+        let key = ("jobs".to_string(), ns.clone(), name.clone());
+        if let Some(mut stored) = store.objects.get(&key).cloned() {
+            complete_job(store, &ns, &name, &mut stored.live);
+            store.objects.insert(key, stored);
+        }
+    }
+}
+
+/// What the Job controller does when a Job's pod ends.
+fn complete_job(store: &mut Store, ns: &str, name: &str, live: &mut Value) {
+    {
+        {
             let uid = live["metadata"]["uid"]
                 .as_str()
                 .unwrap_or_default()
@@ -741,7 +841,6 @@ fn controllers(store: &mut Store, kind: &str, ns: &str, name: &str, live: &mut V
                 json!({ "succeeded": 1, "conditions": [{ "type": "Complete", "status": "True" }] })
             };
         }
-        _ => {}
     }
 }
 

@@ -76,10 +76,20 @@ impl World {
         let tf_dir = project.path().join("terraform-standin-state");
         std::fs::create_dir_all(&tf_dir).unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
+        let kube = KubeApi::start();
+        {
+            let mut store = kube.store.lock().unwrap();
+            let env: std::collections::BTreeMap<_, _> = moto.env().into_iter().collect();
+            store.token_credentials = Some((
+                env["AWS_ACCESS_KEY_ID"].clone(),
+                env["AWS_SECRET_ACCESS_KEY"].clone(),
+                Some(env["AWS_SESSION_TOKEN"].clone()),
+            ));
+        }
         World {
             project,
             moto,
-            kube: KubeApi::start(),
+            kube,
             tf_dir,
             rt,
         }
@@ -170,6 +180,13 @@ impl World {
     pub fn provision_infrastructure(&self, env: &str) {
         let sdk = self.sdk();
         let name = format!("rates-{env}");
+        // The API server is this cluster's: tokens must be signed for its name.
+        self.kube
+            .store
+            .lock()
+            .unwrap()
+            .clusters
+            .insert(name.clone());
         let eks = aws_sdk_eks::Client::new(&sdk);
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         let secret_arn = self.rt.block_on(async {
