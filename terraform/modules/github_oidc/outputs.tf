@@ -12,3 +12,8 @@ output "oidc_provider_arn" {
   description = "The GitHub OIDC provider the roles trust."
   value       = local.oidc_provider_arn
 }
+
+output "permissions_boundary_arn" {
+  description = "The boundary every aws_iam_role of an environment must set (permissions_boundary); the deploy and review roles may create and change roles only with it."
+  value       = aws_iam_policy.boundary.arn
+}

@@ -4,7 +4,7 @@ variable "github_repository" {
 
   validation {
     condition     = can(regex("^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$", var.github_repository))
-    error_message = "github_repository must be OWNER/NAME, e.g. example-org/rates."
+    error_message = "The github_repository must be OWNER/NAME, e.g. example-org/rates."
   }
 }
 
@@ -21,7 +21,7 @@ variable "oidc_provider_arn" {
 
   validation {
     condition     = var.oidc_provider_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.oidc_provider_arn))
-    error_message = "oidc_provider_arn must be the ARN of the token.actions.githubusercontent.com OIDC provider."
+    error_message = "The oidc_provider_arn must be the ARN of the token.actions.githubusercontent.com OIDC provider."
   }
 }
 
@@ -32,7 +32,7 @@ variable "deploy_environments" {
 
   validation {
     condition     = length(var.deploy_environments) > 0 && alltrue([for e in var.deploy_environments : can(regex("^[A-Za-z0-9_.-]+$", e))])
-    error_message = "deploy_environments must be a non-empty list of GitHub environment names (letters, digits, _ . -)."
+    error_message = "The deploy_environments must be a non-empty list of GitHub environment names (letters, digits, _ . -)."
   }
 }
 
@@ -43,7 +43,7 @@ variable "review_environment" {
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_.-]+$", var.review_environment))
-    error_message = "review_environment must be a GitHub environment name (letters, digits, _ . -)."
+    error_message = "The review_environment must be a GitHub environment name (letters, digits, _ . -)."
   }
 }
 
@@ -53,7 +53,7 @@ variable "region" {
 
   validation {
     condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
-    error_message = "region must be an AWS region name such as eu-west-1."
+    error_message = "The region must be an AWS region name such as eu-west-1."
   }
 }
 
@@ -64,7 +64,7 @@ variable "resource_prefix" {
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{0,20}$", var.resource_prefix))
-    error_message = "resource_prefix must be lowercase letters, digits and -, at most 21 characters."
+    error_message = "The resource_prefix must be lowercase letters, digits and -, at most 21 characters."
   }
 }
 
@@ -80,6 +80,17 @@ variable "review_role_name" {
   default     = "envctl-github-review"
 }
 
+variable "permissions_boundary_name" {
+  description = "Name of the managed policy every role created for an environment must carry as its permissions boundary (the environment modules' permissions_boundary_arn)."
+  type        = string
+  default     = "envctl-environment-boundary"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,128}$", var.permissions_boundary_name))
+    error_message = "The permissions_boundary_name must be an IAM policy name (letters, digits, +=,.@_-)."
+  }
+}
+
 variable "max_session_hours" {
   description = "Longest session a workflow may request (an EKS + RDS environment takes most of an hour to create; a gc run may tear down several)."
   type        = number
@@ -87,7 +98,7 @@ variable "max_session_hours" {
 
   validation {
     condition     = var.max_session_hours >= 1 && var.max_session_hours <= 12
-    error_message = "max_session_hours must be between 1 and 12."
+    error_message = "The max_session_hours must be between 1 and 12."
   }
 }
 
