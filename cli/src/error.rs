@@ -77,6 +77,16 @@ pub enum Error {
         help: Option<String>,
     },
 
+    /// The deployed release did not answer its readiness check through the load balancer.
+    #[error("smoke test of {url} failed: {message}")]
+    #[diagnostic(code(envctl::smoke_test))]
+    SmokeTest {
+        url: String,
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+
     #[error("local environment: {message}")]
     #[diagnostic(code(envctl::local))]
     Local {

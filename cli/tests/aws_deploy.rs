@@ -598,3 +598,55 @@ fn a_token_signed_with_other_credentials_is_refused() {
         store.last_token_error
     );
 }
+
+/// A load balancer address that answers GET /readyz with `status` (a one-request-at-a-time
+/// HTTP server on 127.0.0.1).
+fn readyz_server(status: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_failing_smoke_test_fails_up_and_says_how_to_go_back() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    up_json(&w, "staging");
+    let point_ingresses_at = |host: &str| {
+        for (_, ns, name) in w.kube.keys().iter().filter(|(p, _, _)| p == "ingresses") {
+            w.kube.set_status(
+                "ingresses",
+                ns,
+                name,
+                json!({ "loadBalancer": { "ingress": [{ "hostname": host }] } }),
+            );
+        }
+    };
+    point_ingresses_at(&readyz_server("503 Service Unavailable"));
+    w.envctl()
+        .args(["up", "staging", "--yes", "--timeout", "2s"])
+        .assert()
+        .code(1)
+        .stderr(says("smoke test of http://127.0.0.1:"))
+        .stderr(says(
+            "no ready answer within 2s (last: 503 Service Unavailable)",
+        ))
+        .stderr(says("rollout undo"));
+    // The same release answering ready: up succeeds.
+    point_ingresses_at(&readyz_server("200 OK"));
+    w.envctl()
+        .args(["up", "staging", "--yes", "--timeout", "2s"])
+        .assert()
+        .success();
+}

@@ -103,6 +103,19 @@ pub async fn ensure(cfn: &aws_sdk_cloudformation::Client, region: &str) -> Resul
                 "state backend stack is {}; deleting it to create it again",
                 status.as_str()
             );
+            // envctl creates the stack with termination protection, and CloudFormation
+            // refuses to delete a protected stack even in ROLLBACK_COMPLETE. (moto does
+            // not implement UpdateTerminationProtection: only a real account exercises this.)
+            if stack.enable_termination_protection() == Some(true) {
+                cfn.update_termination_protection()
+                    .stack_name(STACK_NAME)
+                    .enable_termination_protection(false)
+                    .send()
+                    .await
+                    .map_err(Error::aws(format!(
+                        "cloudformation:UpdateTerminationProtection {STACK_NAME}"
+                    )))?;
+            }
             cfn.delete_stack()
                 .stack_name(STACK_NAME)
                 .send()

@@ -186,7 +186,7 @@ pub async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> Result<U
     let client = access.client().await?;
     let endpoints = endpoints(&client, &tree.namespace, &tree.prune_selector).await?;
     for endpoint in &endpoints {
-        smoke_test(ui, endpoint).await;
+        smoke_test(ui, endpoint, &tree.namespace, opts.timeout).await?;
     }
     let changed = backend.change != BackendChange::Unchanged
         || applied
@@ -277,31 +277,58 @@ fn job_failed(data: &serde_json::Value) -> bool {
     })
 }
 
-/// GET /readyz on an endpoint; a warning (not a failure) when it does not answer,
-/// since a new load balancer's DNS name can take minutes to resolve.
-async fn smoke_test(ui: &crate::ui::Ui, endpoint: &str) {
+/// GET /readyz on an endpoint until it answers 2xx, for up to `timeout` (at most 5
+/// minutes: a new load balancer's DNS name can take that long to resolve). No ready
+/// answer fails `up`: the release is rolled out but does not serve.
+async fn smoke_test(
+    ui: &crate::ui::Ui,
+    endpoint: &str,
+    namespace: &str,
+    timeout: Duration,
+) -> Result<()> {
     let url = format!("{}/readyz", endpoint.trim_end_matches('/'));
     let step = ui.step(format!("smoke test {url}"));
+    let failed = |message: String| {
+        Error::SmokeTest {
+        url: url.clone(),
+        message,
+        help: Some(format!(
+            "the new release is rolled out but does not answer through the load balancer. \
+             Look at `envctl status ENV` and the api's logs (`kubectl -n {namespace} logs deploy/api`); \
+             to go back, re-run `envctl up ENV --image-tag PREVIOUS_TAG` or \
+             `kubectl -n {namespace} rollout undo deployment/api deployment/worker`"
+        )),
+    }
+    };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
-        .build();
-    let Ok(client) = client else {
-        step.fail("no HTTP client");
-        return;
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match client.get(&url).send().await {
+        .build()
+        .map_err(|e| failed(format!("no HTTP client: {e}")))?;
+    let wait = timeout.min(Duration::from_secs(5 * 60));
+    let deadline = Instant::now() + wait;
+    loop {
+        let last = match client.get(&url).send().await {
             Ok(resp) if resp.status().is_success() => {
                 step.done(&format!("{}", resp.status()));
-                return;
+                return Ok(());
             }
-            Ok(resp) => last = resp.status().to_string(),
-            Err(err) => last = err.to_string(),
+            Ok(resp) => resp.status().to_string(),
+            Err(err) => err.to_string(),
+        };
+        if Instant::now() >= deadline {
+            let message = format!(
+                "no ready answer within {} (last: {last})",
+                humantime::format_duration(wait)
+            );
+            step.fail(&message);
+            return Err(failed(message));
         }
         step.update(&format!("waiting for {url}: {last}"));
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(
+            Duration::from_secs(1)
+                .min(wait / 4)
+                .max(Duration::from_millis(200)),
+        )
+        .await;
     }
-    step.fail(&format!("no ready answer within 2 minutes (last: {last}); the load balancer's DNS may still be propagating"));
 }
