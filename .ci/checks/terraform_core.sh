@@ -131,6 +131,7 @@ unknown-argument|Error: Unsupported argument
 missing-argument|Error: Missing required argument
 cycle|Error: Cycle
 type-error|Error: Incorrect attribute value type
+sensitive-output|Error: Output refers to sensitive values
 EOF
 }
 echo "== self-test (injected errors must fail)"

@@ -45,6 +45,45 @@ NESTED_ATTRIBUTES = {
     },
 }
 
+# What the packages do not carry either: which attributes are sensitive. Terraform refuses
+# a root output of a sensitive value not marked `sensitive = true`, so the attributes of
+# the types the roots use that the providers mark sensitive are listed here (from the
+# providers' documentation); a nested name is `block.attribute`.
+SENSITIVE = {
+    "random": {"random_password": {"result", "bcrypt_hash"}},
+    "aws": {
+        "aws_db_instance": {"password", "password_wo"},
+        "aws_rds_cluster": {"master_password", "master_password_wo"},
+        "aws_secretsmanager_secret_version": {"secret_string", "secret_binary", "secret_string_wo"},
+        "aws_eks_cluster_auth": {"token"},
+        "aws_ecr_authorization_token": {"authorization_token", "password"},
+        "aws_iam_access_key": {"secret", "ses_smtp_password_v4", "encrypted_secret"},
+        "aws_secretsmanager_random_password": {"random_password"},
+        "provider": {"access_key", "secret_key", "token"},
+    },
+    "tls": {"tls_private_key": {"private_key_pem", "private_key_openssh", "private_key_pem_pkcs8"}},
+    "helm": {"provider": {"kubernetes.password", "kubernetes.token", "kubernetes.client_key"},
+             "helm_release": {"set_sensitive.value", "repository_password"}},
+    "kubernetes": {"provider": {"password", "token", "client_key"}},
+}
+
+
+def _mark_sensitive(block, names):
+    for name in names:
+        path = name.split(".")
+        b = block
+        for step in path[:-1]:
+            if step in b.get("block_types", {}):
+                b = b["block_types"][step]["block"]
+            elif step in b["attributes"] and "nested_type" in b["attributes"][step]:
+                b = b["attributes"][step]["nested_type"]
+            else:
+                b = None
+                break
+        if b is not None and path[-1] in b["attributes"]:
+            b["attributes"][path[-1]]["sensitive"] = True
+
+
 _CLASS_RE = re.compile(r"^class (\w+) extends ([\w.]+) \{\n(.*?)^\}\n", re.M | re.S)
 _FUNC_RE = re.compile(r"^function (\w+)ToHclTerraform\(struct\) \{\n(.*?)^\}\n", re.M | re.S)
 _ATTR_RE = re.compile(
@@ -277,6 +316,7 @@ def extract(provider, tgz_bytes):
                 key = "provider" if ex.provider_block else type_name
                 block = ex.block(body, synth.group(1) if synth else "", nested.get(key, set()), top=True)
                 _no_dynamic_in_sets(block)
+                _mark_sensitive(block, SENSITIVE.get(provider, {}).get(key, ()))
                 if ex.provider_block:
                     block["attributes"].pop("alias", None)
                     block["attributes"].pop("id", None)

@@ -67,6 +67,17 @@ resource "aws_security_group" "self_test_b" {
   description = aws_security_group.self_test_a.id
 }
 """,
+    # random_password.result is sensitive in the provider's schema; a root output of it
+    # must say `sensitive = true`.
+    "sensitive-output": """
+resource "random_password" "self_test" {
+  length = 16
+}
+
+output "self_test" {
+  value = random_password.self_test.result
+}
+""",
     "type-error": """
 resource "aws_vpc" "self_test" {
   cidr_block = { not = "a string" }
