@@ -80,12 +80,10 @@ errors = [b.strip() for b in blocks if b.startswith("Error: ")]
 print("\n\n".join(errors) if errors else text[-3000:])
 PY
 }
-init() { # init ROOT REGION LOG
+init() { # init ROOT REGION LOG: the -backend-config envctl passes, nothing more (the
+  # backend reaches moto through AWS_ENDPOINT_URL, as under `envctl --endpoint-url`)
   tf "$1" "$3" init -input=false -reconfigure \
-    -backend-config="bucket=$BUCKET" -backend-config="dynamodb_table=$LOCK_TABLE" \
-    -backend-config="region=$2" -backend-config="use_path_style=true" \
-    -backend-config="skip_credentials_validation=true" -backend-config="skip_requesting_account_id=true" \
-    -backend-config="skip_metadata_api_check=true"
+    -backend-config="bucket=$BUCKET" -backend-config="dynamodb_table=$LOCK_TABLE" -backend-config="region=$2"
 }
 fail() { echo "terraform_core.sh: $*" >&2; exit 1; }
 
