@@ -650,3 +650,63 @@ fn a_failing_smoke_test_fails_up_and_says_how_to_go_back() {
         .assert()
         .success();
 }
+
+#[test]
+fn preflight_stops_before_applying_while_an_add_on_is_missing() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    let controllers = support::cluster_controllers();
+    for (name, controller) in controllers.as_object().unwrap() {
+        w.kube.uninstall_controller(controller);
+        let before = w.kube.requests().len();
+        w.envctl()
+            .args(["up", "staging", "--yes", "--timeout", "20s"])
+            .assert()
+            .code(1)
+            .stderr(says("preflight"))
+            .stderr(says(&format!("the {name} add-on")))
+            .stderr(says(controller["installed_by"].as_str().unwrap()));
+        assert!(
+            !w.kube.requests()[before..]
+                .iter()
+                .any(|r| r.starts_with("PATCH")),
+            "{name} missing: nothing was applied"
+        );
+        w.kube
+            .install_controllers(&json!({ name.clone(): controller.clone() }));
+    }
+    // Every add-on back: the same up passes the preflight and deploys.
+    let report = up_json(&w, "staging");
+    assert!(!report["kubernetes"]["created"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn the_controllers_fixture_matches_the_addons_module() {
+    let module = support::repo_root().join("terraform/modules/addons");
+    let text = std::fs::read_to_string(module.join("outputs.tf")).unwrap()
+        + &std::fs::read_to_string(module.join("main.tf")).unwrap();
+    for (name, c) in support::cluster_controllers().as_object().unwrap() {
+        assert!(text.contains(&format!("{name} = {{")), "output key {name}");
+        let installed_by = c["installed_by"].as_str().unwrap();
+        let (kind, resource) = installed_by.split_once('.').unwrap();
+        assert!(
+            text.contains(&format!("resource \"{kind}\" \"{resource}\"")),
+            "{installed_by}"
+        );
+        for list in ["api_groups", "api_services", "ingress_classes"] {
+            for item in c[list].as_array().unwrap() {
+                assert!(
+                    text.contains(&format!("\"{}\"", item.as_str().unwrap())),
+                    "{name}.{list}: {item}"
+                );
+            }
+        }
+        for d in c["deployments"].as_array().unwrap() {
+            let (_, deployment) = d.as_str().unwrap().split_once('/').unwrap();
+            assert!(text.contains(deployment), "{name}: deployment {deployment}");
+        }
+    }
+}

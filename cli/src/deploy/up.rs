@@ -12,6 +12,7 @@ use crate::aws::{alarms, dashboard, BackendChange};
 use crate::context::Context;
 use crate::kube::apply::Outcome;
 use crate::kube::objects::RenderedObject;
+use crate::kube::preflight;
 use crate::kube::rollout::{wait_deployments, wait_job};
 use crate::kube::{Applier, ApplyReport, ClusterAccess};
 use crate::profile::Profile;
@@ -64,6 +65,26 @@ pub async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> Result<U
         infra::substitute_outputs(std::slice::from_mut(job), &outputs)?;
     }
     infra::annotate_service_accounts(&mut tree.objects, &outputs);
+
+    // Preflight: nothing is applied to a cluster that cannot run it.
+    let step = ui.step("preflight: the cluster serves every kind and its add-ons are ready");
+    let controllers = preflight::parse_controllers(outputs.value("cluster_controllers")?)?;
+    let rendered: Vec<&RenderedObject> = tree
+        .objects
+        .iter()
+        .chain(tree.migration_job.iter())
+        .chain(infra_objects.iter())
+        .collect();
+    match preflight::check(&access.client().await?, &rendered, &controllers).await {
+        Ok(checked) => step.done(&format!(
+            "{} kinds served, {} add-ons ready",
+            checked.kinds, checked.controllers
+        )),
+        Err(err) => {
+            step.fail("the cluster is not ready for these manifests");
+            return Err(err);
+        }
+    }
 
     let mut report = ApplyReport::default();
     let (deployments, others): (Vec<&RenderedObject>, Vec<&RenderedObject>) = tree

@@ -119,8 +119,9 @@ impl Applier {
                     key.api_version, key.kind
                 ),
                 help: Some(match key.kind.as_str() {
-                    "ScaledObject" => {
-                        "install KEDA in the cluster (the EKS module's add-ons do)".to_string()
+                    "ScaledObject" | "TriggerAuthentication" => {
+                        "KEDA serves this kind: the rendered Terraform installs it (terraform/modules/addons)"
+                            .to_string()
                     }
                     _ => "check the cluster version and installed add-ons".to_string(),
                 }),

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod cluster;
 pub mod diagnose;
 pub mod objects;
+pub mod preflight;
 pub mod rollout;
 pub mod token;
 

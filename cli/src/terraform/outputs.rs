@@ -45,6 +45,17 @@ impl TerraformOutputs {
         })
     }
 
+    /// Any output's value, or an error naming it when it is missing.
+    pub fn value(&self, name: &str) -> Result<&serde_json::Value> {
+        self.values.get(name).ok_or_else(|| Error::Terraform {
+            step: "output".into(),
+            message: format!("the root module has no output `{name}`"),
+            help: Some(
+                "the rendered outputs.tf must declare it; re-render with `envctl render`".into(),
+            ),
+        })
+    }
+
     /// A string output, if present and not null.
     pub fn optional(&self, name: &str) -> Option<String> {
         match self.values.get(name)? {

@@ -137,6 +137,27 @@ const RESOURCES: &[Resource] = &[
         namespaced: true,
     },
     Resource {
+        group: "networking.k8s.io",
+        version: "v1",
+        plural: "ingressclasses",
+        kind: "IngressClass",
+        namespaced: false,
+    },
+    Resource {
+        group: "apiregistration.k8s.io",
+        version: "v1",
+        plural: "apiservices",
+        kind: "APIService",
+        namespaced: false,
+    },
+    Resource {
+        group: "elbv2.k8s.aws",
+        version: "v1beta1",
+        plural: "targetgroupbindings",
+        kind: "TargetGroupBinding",
+        namespaced: true,
+    },
+    Resource {
         group: "rbac.authorization.k8s.io",
         version: "v1",
         plural: "roles",
@@ -151,6 +172,15 @@ const RESOURCES: &[Resource] = &[
         namespaced: true,
     },
 ];
+
+/// API groups a plain EKS cluster does not serve: their kinds are CRDs that an add-on
+/// installs, so they are served only after [`KubeApi::install_controllers`] installed
+/// the add-on that owns the group.
+const ADD_ON_GROUPS: &[&str] = &["keda.sh", "elbv2.k8s.aws"];
+
+fn served(store: &Store, group: &str) -> bool {
+    !ADD_ON_GROUPS.contains(&group) || store.installed_groups.contains(group)
+}
 
 /// One stored object: what was applied (to tell no-op applies) and the live object.
 #[derive(Clone)]
@@ -170,6 +200,8 @@ pub struct Store {
     pub stuck_deployments: BTreeSet<String>,
     /// Jobs that fail; "*": all.
     pub failing_jobs: BTreeSet<String>,
+    /// Add-on API groups installed (see [`ADD_ON_GROUPS`]).
+    pub installed_groups: BTreeSet<String>,
     /// Requests without a valid EKS token.
     pub rejected_tokens: usize,
     /// Why the last token was refused.
@@ -275,6 +307,86 @@ impl KubeApi {
             .get_mut(&(plural.into(), namespace.into(), name.into()))
         {
             stored.live["status"] = status;
+        }
+    }
+
+    /// What `terraform apply` of the add-ons leaves in a cluster, from the rendered
+    /// root's `cluster_controllers` output (its value): each add-on's API groups served,
+    /// its Deployments ready, its APIServices Available, its IngressClasses present.
+    pub fn install_controllers(&self, controllers: &Value) {
+        for (_, c) in controllers.as_object().expect("controllers map") {
+            {
+                let mut store = self.store.lock().unwrap();
+                for group in c["api_groups"].as_array().into_iter().flatten() {
+                    store
+                        .installed_groups
+                        .insert(group.as_str().unwrap().to_string());
+                }
+            }
+            for d in c["deployments"].as_array().into_iter().flatten() {
+                let (ns, name) = d.as_str().unwrap().split_once('/').unwrap();
+                self.seed("deployments", json!({
+                    "apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": { "name": name, "namespace": ns },
+                    "spec": { "replicas": 1 },
+                    "status": { "replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1 }
+                }));
+            }
+            for a in c["api_services"].as_array().into_iter().flatten() {
+                self.seed(
+                    "apiservices",
+                    json!({
+                        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                        "metadata": { "name": a.as_str().unwrap() },
+                        "status": { "conditions": [{ "type": "Available", "status": "True" }] }
+                    }),
+                );
+            }
+            for class in c["ingress_classes"].as_array().into_iter().flatten() {
+                self.seed(
+                    "ingressclasses",
+                    json!({
+                        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                        "metadata": { "name": class.as_str().unwrap() },
+                        "spec": { "controller": "ingress.k8s.aws/alb" }
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Removes an add-on's traces: its API groups stop being served and its
+    /// Deployments, APIServices and IngressClasses go.
+    pub fn uninstall_controller(&self, controller: &Value) {
+        let mut store = self.store.lock().unwrap();
+        for group in controller["api_groups"].as_array().into_iter().flatten() {
+            store.installed_groups.remove(group.as_str().unwrap());
+        }
+        let mut gone = Vec::new();
+        for d in controller["deployments"].as_array().into_iter().flatten() {
+            let (ns, name) = d.as_str().unwrap().split_once('/').unwrap();
+            gone.push(("deployments".to_string(), ns.to_string(), name.to_string()));
+        }
+        for a in controller["api_services"].as_array().into_iter().flatten() {
+            gone.push((
+                "apiservices".into(),
+                String::new(),
+                a.as_str().unwrap().into(),
+            ));
+        }
+        for c in controller["ingress_classes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            gone.push((
+                "ingressclasses".into(),
+                String::new(),
+                c.as_str().unwrap().into(),
+            ));
+        }
+        for key in gone {
+            store.objects.remove(&key);
         }
     }
 
@@ -497,7 +609,7 @@ async fn handle(
         Route::Discovery(group, version) => {
             let resources: Vec<Value> = RESOURCES
                 .iter()
-                .filter(|r| r.group == group && r.version == version)
+                .filter(|r| r.group == group && r.version == version && served(&store, r.group))
                 .map(|r| {
                     json!({
                         "name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": r.namespaced,
@@ -522,6 +634,16 @@ async fn handle(
         }
         Route::Objects(target) => target,
     };
+    if !served(&store, target.resource.group) {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!(
+                "the server could not find the requested resource ({})",
+                uri.path()
+            ),
+        );
+    }
     let r = target.resource;
     let api_version = if r.group.is_empty() {
         r.version.to_string()

@@ -227,11 +227,16 @@ impl World {
             "vpc_id": { "sensitive": false, "type": "string", "value": "vpc-0a1b2c3d4e5f67890" },
             "image_repository_url": { "sensitive": false, "type": "string", "value": format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}") }
         });
+        let mut outputs = outputs;
+        outputs["cluster_controllers"] =
+            json!({ "sensitive": false, "type": "object", "value": cluster_controllers() });
         std::fs::write(
             self.tf_dir.join("outputs.json"),
             serde_json::to_string_pretty(&outputs).unwrap(),
         )
         .unwrap();
+        // terraform apply installed the add-ons.
+        self.kube.install_controllers(&cluster_controllers());
     }
 
     /// Every terraform invocation the stand-in saw, one line each.
@@ -279,6 +284,36 @@ impl World {
 }
 
 /// Parses `--output json` stdout: the last line is the result document.
+/// The value of the rendered root's `cluster_controllers` output, as
+/// terraform/modules/addons/outputs.tf declares it (`controllers`);
+/// `the_controllers_fixture_matches_the_addons_module` keeps the two in step.
+pub fn cluster_controllers() -> Value {
+    json!({
+        "metrics-server": {
+            "deployments": ["kube-system/metrics-server"],
+            "api_services": ["v1beta1.metrics.k8s.io"],
+            "api_groups": [], "ingress_classes": [],
+            "installed_by": "aws_eks_addon.metrics_server"
+        },
+        "aws-load-balancer-controller": {
+            "deployments": ["kube-system/aws-load-balancer-controller"],
+            "api_services": [], "api_groups": ["elbv2.k8s.aws"], "ingress_classes": ["alb"],
+            "installed_by": "helm_release.load_balancer_controller"
+        },
+        "keda": {
+            "deployments": ["keda/keda-operator", "keda/keda-operator-metrics-apiserver"],
+            "api_services": ["v1beta1.external.metrics.k8s.io"],
+            "api_groups": ["keda.sh"], "ingress_classes": [],
+            "installed_by": "helm_release.keda"
+        },
+        "cluster-autoscaler": {
+            "deployments": ["kube-system/cluster-autoscaler"],
+            "api_services": [], "api_groups": [], "ingress_classes": [],
+            "installed_by": "helm_release.cluster_autoscaler"
+        }
+    })
+}
+
 pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout)
         .lines()

@@ -134,10 +134,13 @@ resource "helm_release" "cluster_autoscaler" {
   timeout    = 600
 
   values = [yamlencode({
-    cloudProvider = "aws"
-    awsRegion     = var.region
-    autoDiscovery = { clusterName = var.cluster_name }
-    image         = { tag = local.cluster_autoscaler_images[var.kubernetes_version] }
+    # The Deployment's name, which `envctl up` checks is ready (the chart's default
+    # appends "-aws-cluster-autoscaler").
+    fullnameOverride = "cluster-autoscaler"
+    cloudProvider    = "aws"
+    awsRegion        = var.region
+    autoDiscovery    = { clusterName = var.cluster_name }
+    image            = { tag = local.cluster_autoscaler_images[var.kubernetes_version] }
     # One active autoscaler per cluster (it elects a leader; a second replica only waits).
     replicaCount = 1
     rbac = {
