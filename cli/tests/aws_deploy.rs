@@ -149,24 +149,69 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
         .as_array()
         .is_some_and(|w| !w.is_empty()));
 
-    // Kubernetes side.
+    // Kubernetes side: the runtime logs in as rates_app with IAM tokens over verified
+    // TLS (no password anywhere); only the migration Job gets the master user.
+    let decode = |secret: &Value, key: &str| {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(
+                    secret["data"][key]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{key}")),
+                )
+                .unwrap(),
+        )
+        .unwrap()
+    };
     let secret = w
         .kube
         .get("secrets", NS, "rates-database")
         .expect("Secret rates-database");
-    let url = base64::engine::general_purpose::STANDARD
-        .decode(secret["data"]["DATABASE_URL"].as_str().unwrap())
-        .unwrap();
     assert_eq!(
-        String::from_utf8(url).unwrap(),
-        "postgres://rates_admin:p%40ss%3Aw%2Frd@rates-staging.c9akciq32.eu-west-1.rds.amazonaws.com:5432/rates?sslmode=require"
+        decode(&secret, "DATABASE_URL"),
+        "postgres://rates_app@rates-staging.c9akciq32.eu-west-1.rds.amazonaws.com:5432/rates?sslmode=verify-full"
     );
-    let read_url = base64::engine::general_purpose::STANDARD
-        .decode(secret["data"]["DATABASE_READ_URL"].as_str().unwrap())
-        .unwrap();
-    assert!(String::from_utf8(read_url)
-        .unwrap()
-        .contains("@rates-staging-replica-0."));
+    assert!(decode(&secret, "DATABASE_READ_URL")
+        .starts_with("postgres://rates_app@rates-staging-replica-0."));
+    assert_eq!(decode(&secret, "RATES_DATABASE_IAM_AUTH"), "true");
+    assert_eq!(
+        decode(&secret, "RATES_DATABASE_CA_FILE"),
+        "/etc/rates/rds-ca.pem"
+    );
+    let admin = w
+        .kube
+        .get("secrets", NS, "rates-database-admin")
+        .expect("Secret rates-database-admin");
+    assert_eq!(
+        decode(&admin, "DATABASE_URL"),
+        "postgres://rates_admin:p%40ss%3Aw%2Frd@rates-staging.c9akciq32.eu-west-1.rds.amazonaws.com:5432/rates?sslmode=verify-full"
+    );
+    let job_env = w
+        .kube
+        .keys()
+        .into_iter()
+        .filter(|(p, _, _)| p == "jobs")
+        .map(|(_, ns, name)| w.kube.get("jobs", &ns, &name).unwrap())
+        .map(|job| job["spec"]["template"]["spec"]["containers"][0]["envFrom"].to_string())
+        .collect::<Vec<_>>();
+    assert!(!job_env.is_empty());
+    assert!(
+        job_env.iter().all(|e| e.contains("rates-database-admin")),
+        "{job_env:?}"
+    );
+    for (_, ns, name) in w
+        .kube
+        .keys()
+        .iter()
+        .filter(|(p, ns, _)| p == "deployments" && ns == NS)
+    {
+        let d = w.kube.get("deployments", ns, name).unwrap();
+        let env = d["spec"]["template"]["spec"]["containers"][0]["envFrom"].to_string();
+        assert!(
+            env.contains("\"rates-database\"") && !env.contains("admin"),
+            "{name}: {env}"
+        );
+    }
     let infra = w
         .kube
         .get("configmaps", NS, "rates-infra")

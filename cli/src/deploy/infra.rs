@@ -1,7 +1,13 @@
 //! What the Deployments need that exists only after `terraform apply`: ConfigMap
-//! `rates-infra` (queue, bucket, database hosts), Secret `rates-database`
-//! (DATABASE_URL and DATABASE_READ_URL with the RDS-managed master password from
-//! Secrets Manager), and the runtime role on the ServiceAccounts (IRSA).
+//! `rates-infra` (queue, bucket, database hosts), Secret `rates-database` (the
+//! runtime's DATABASE_URL and DATABASE_READ_URL: user `rates_app`, no password, RDS IAM
+//! authentication, verified TLS), Secret `rates-database-admin` (the master user's URL,
+//! for the migration Job only), and the runtime role on the ServiceAccounts (IRSA).
+//!
+//! Why IAM authentication for the runtime: RDS cannot create a read replica of an
+//! instance whose master password it manages in Secrets Manager, and a password copied
+//! into a Kubernetes Secret goes stale at the first rotation. An IAM token is made per
+//! connection from the pod's role, for the primary and every replica alike.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,6 +23,10 @@ use crate::{Error, Result};
 
 pub const INFRA_CONFIG_MAP: &str = "rates-infra";
 pub const DATABASE_SECRET: &str = "rates-database";
+/// The migration Job's database URL (the master user, from the Terraform-managed secret).
+pub const DATABASE_ADMIN_SECRET: &str = "rates-database-admin";
+/// Where the runtime image keeps the RDS CA bundle (runtime/Dockerfile).
+pub const RDS_CA_FILE: &str = "/etc/rates/rds-ca.pem";
 const IRSA_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 
 /// The labels of everything envctl puts in the cluster (the prune selector's among them).
@@ -77,17 +87,18 @@ pub async fn objects(
         data.insert("RATES_RUNTIME_ROLE_ARN".into(), role);
     }
     let secret_arn = outputs.string("database_secret_arn")?;
-    let (user, password) = master_credentials(aws, &secret_arn).await?;
+    let (admin_user, admin_password) = master_credentials(aws, &secret_arn).await?;
+    let app_user = outputs
+        .optional("database_iam_user")
+        .unwrap_or_else(|| "rates_app".to_string());
     // `database_port` when the module outputs it; else the port in "host:port"; else 5432.
     let port_output = outputs.optional("database_port");
-    let url = |endpoint: &str| {
+    // verify-full: RDS forces TLS, and the runtime checks the server's certificate and name
+    // against the RDS CA bundle in its image (RATES_DATABASE_CA_FILE).
+    let url = |userinfo: &str, endpoint: &str| {
         let (host, endpoint_port) = host_port(endpoint);
         let port = port_output.clone().unwrap_or(endpoint_port);
-        format!(
-            "postgres://{}:{}@{host}:{port}/{database}?sslmode=require",
-            encode(&user),
-            encode(&password)
-        )
+        format!("postgres://{userinfo}@{host}:{port}/{database}?sslmode=verify-full")
     };
     let labels = labels(profile);
     let config_map = json!({
@@ -96,22 +107,41 @@ pub async fn objects(
         "metadata": { "name": INFRA_CONFIG_MAP, "namespace": namespace, "labels": labels },
         "data": data,
     });
-    let secret = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": { "name": DATABASE_SECRET, "namespace": namespace, "labels": labels },
-        "type": "Opaque",
-        // `data`, not `stringData`: what the API server stores, so a re-apply of the same
-        // values is a no-op for server-side apply.
-        "data": {
-            "DATABASE_URL": b64(&url(&writer)),
-            "DATABASE_READ_URL": b64(&url(&reader)),
-        },
-    });
+    let secret = |name: &str, data: serde_json::Value| {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": name, "namespace": namespace, "labels": labels },
+            "type": "Opaque",
+            // `data`, not `stringData`: what the API server stores, so a re-apply of the
+            // same values is a no-op for server-side apply.
+            "data": data,
+        })
+    };
+    let runtime = secret(
+        DATABASE_SECRET,
+        json!({
+            "DATABASE_URL": b64(&url(&encode(&app_user), &writer)),
+            "DATABASE_READ_URL": b64(&url(&encode(&app_user), &reader)),
+            "RATES_DATABASE_IAM_AUTH": b64("true"),
+            "RATES_DATABASE_CA_FILE": b64(RDS_CA_FILE),
+        }),
+    );
+    let admin = secret(
+        DATABASE_ADMIN_SECRET,
+        json!({
+            "DATABASE_URL": b64(&url(
+                &format!("{}:{}", encode(&admin_user), encode(&admin_password)),
+                &writer
+            )),
+            "RATES_DATABASE_CA_FILE": b64(RDS_CA_FILE),
+        }),
+    );
     let origin = PathBuf::from("terraform output");
     Ok(vec![
         RenderedObject::from_value(&origin, config_map, &namespace)?,
-        RenderedObject::from_value(&origin, secret, &namespace)?,
+        RenderedObject::from_value(&origin, runtime, &namespace)?,
+        RenderedObject::from_value(&origin, admin, &namespace)?,
     ])
 }
 
@@ -183,7 +213,7 @@ fn substitute(value: &mut serde_json::Value, outputs: &TerraformOutputs, file: &
     Ok(())
 }
 
-/// The RDS-managed master secret: `{"username": ..., "password": ...}`.
+/// The Terraform-managed master secret: `{"username": ..., "password": ...}`.
 async fn master_credentials(aws: &Aws, arn: &str) -> Result<(String, String)> {
     let out = aws
         .secrets_manager()
