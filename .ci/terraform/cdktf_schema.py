@@ -318,6 +318,9 @@ def extract(provider, tgz_bytes):
                 _no_dynamic_in_sets(block)
                 _mark_sensitive(block, SENSITIVE.get(provider, {}).get(key, ()))
                 if ex.provider_block:
+                    # The provider release the package was generated from.
+                    v = re.search(r"providerVersion: '([0-9.]+)'", body)
+                    doc["version"] = v.group(1) if v else None
                     block["attributes"].pop("alias", None)
                     block["attributes"].pop("id", None)
                     for a in block["attributes"].values():

