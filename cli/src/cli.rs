@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::profile::ImageTag;
+
 /// Provision and operate the rates service's environments.
 ///
 /// Each environment is one YAML profile in environments/ (base, dev, staging,
@@ -160,6 +162,10 @@ pub struct UpArgs {
     /// How long to wait for the migration Job and the rollouts, e.g. 10m.
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// The runtime image tag to deploy instead of the profile's `runtime.image.tag`
+    /// (CI passes the commit SHA it built and pushed).
+    #[arg(long, value_name = "TAG", value_parser = parse_image_tag)]
+    pub image_tag: Option<ImageTag>,
     /// Lets a protected environment's destroys and replacements through without a
     /// terminal; the environment's name repeated (e.g. `--force-protected production`).
     #[arg(long, value_name = "ENV")]
@@ -251,6 +257,10 @@ pub struct ReviewUpArgs {
     /// Who owns the stack (default: $GITHUB_ACTOR, then $USER).
     #[arg(long)]
     pub owner: Option<String>,
+    /// The runtime image tag to deploy (the pull request's head commit SHA, as CI built it);
+    /// default: the review profile's `runtime.image.tag`.
+    #[arg(long, value_name = "TAG", value_parser = parse_image_tag)]
+    pub image_tag: Option<ImageTag>,
     #[command(flatten)]
     pub terraform: TerraformArgs,
 }
@@ -281,4 +291,9 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `--image-tag`: the same rule as the profile's `runtime.image.tag`.
+fn parse_image_tag(value: &str) -> Result<ImageTag, String> {
+    ImageTag::try_from(value.to_string())
 }

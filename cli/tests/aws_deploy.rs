@@ -755,3 +755,56 @@ fn the_controllers_fixture_matches_the_addons_module() {
         }
     }
 }
+
+#[test]
+fn image_tag_deploys_the_commit_ci_built() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    let sha = "3f70cd8a9d1e4b5c6f7a8b9c0d1e2f3a4b5c6d7e";
+    w.envctl()
+        .args([
+            "up",
+            "staging",
+            "--yes",
+            "--timeout",
+            "20s",
+            "--image-tag",
+            sha,
+        ])
+        .assert()
+        .success();
+    let mut images = Vec::new();
+    for (_, ns, name) in w
+        .kube
+        .keys()
+        .iter()
+        .filter(|(p, ns, _)| (p == "deployments" || p == "jobs") && ns == NS)
+    {
+        let plural = if w.kube.get("deployments", ns, name).is_some() {
+            "deployments"
+        } else {
+            "jobs"
+        };
+        let object = w.kube.get(plural, ns, name).unwrap();
+        images.push(
+            object["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert!(images.len() >= 3, "{images:?}");
+    assert!(
+        images
+            .iter()
+            .all(|i| i
+                == &format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/rates-staging:{sha}")),
+        "{images:?}"
+    );
+    // A tag the profile would refuse is refused on the command line, before any call.
+    w.envctl()
+        .args(["up", "staging", "--yes", "--image-tag", "latest"])
+        .assert()
+        .code(2)
+        .stderr(says("`latest` is not a pinned image tag"));
+}

@@ -22,6 +22,7 @@ pub fn up(ctx: &Context, args: &ReviewUpArgs) -> Result<ExitCode> {
         branch: args.branch.clone(),
         ttl: args.ttl,
         owner: args.owner.clone(),
+        image_tag: args.image_tag.clone(),
         terraform: args.terraform.terraform.clone(),
         timeout: UpOptions::default().timeout,
     };

@@ -11,7 +11,10 @@ use crate::profile::{Profile, Target};
 use crate::Result;
 
 pub fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
-    let profile = ctx.load_profile(&args.env)?;
+    let mut profile = ctx.load_profile(&args.env)?;
+    if let Some(tag) = &args.image_tag {
+        profile = profile.with_image_tag(tag.clone());
+    }
     match profile.target {
         Target::Aws => aws(ctx, &profile, args),
         Target::Local => crate::local::up(ctx, &profile, args),

@@ -105,6 +105,13 @@ impl Profile {
         self
     }
 
+    /// The same environment running another image tag (`up --image-tag`, e.g. the
+    /// commit CI built): the manifests render that tag, nothing else changes.
+    pub fn with_image_tag(mut self, tag: ImageTag) -> Profile {
+        self.runtime.image.tag = tag;
+        self
+    }
+
     /// The stem of every AWS resource name, e.g. `rates-staging`.
     pub fn resource_prefix(&self) -> String {
         format!("{PROJECT}-{}", self.name)

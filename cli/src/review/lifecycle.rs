@@ -36,6 +36,8 @@ pub struct UpRequest {
     pub branch: Option<String>,
     pub ttl: Duration,
     pub owner: Option<String>,
+    /// The image to deploy instead of the review profile's tag.
+    pub image_tag: Option<crate::profile::ImageTag>,
     pub terraform: Option<PathBuf>,
     pub timeout: Duration,
 }
@@ -180,7 +182,10 @@ pub fn up(ctx: &Context, req: &UpRequest) -> Result<UpOutcome> {
     }
     step.done(&format!("expires at {}", timestamp(record.expires_at)));
 
-    let profile = instance(&template, &record)?;
+    let mut profile = instance(&template, &record)?;
+    if let Some(tag) = &req.image_tag {
+        profile = profile.with_image_tag(tag.clone());
+    }
     let opts = UpOptions {
         terraform: req.terraform.clone(),
         timeout: req.timeout,
