@@ -76,6 +76,16 @@ impl Metrics {
             Some(Unit::Count),
             "Configured maximum of each database pool".into(),
         );
+        r.describe_counter(
+            "rates_emf_sent_total".into(),
+            Some(Unit::Count),
+            "EMF documents delivered to the CloudWatch agent (RATES_EMF_ENDPOINT)".into(),
+        );
+        r.describe_counter(
+            "rates_emf_dropped_total".into(),
+            Some(Unit::Count),
+            "EMF documents not delivered to the CloudWatch agent, by reason (buffer_full, unreachable, write_failed, too_large, closed)".into(),
+        );
     }
 
     /// Adds `value` to a counter.

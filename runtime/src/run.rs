@@ -86,8 +86,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     state.shutdown.cancel();
     let worked = batches
         .await
-        .map_err(|e| Error::Other(format!("the batch worker panicked: {e}")))?;
-    served.and(worked)
+        .map_err(|e| Error::Other(format!("the batch worker panicked: {e}")));
+    // The last batch's metrics were queued as it finished; get them to the agent.
+    flush_emf(&state).await;
+    served.and(worked?)
 }
 
 async fn work(args: WorkArgs) -> Result<()> {
@@ -104,7 +106,19 @@ async fn work(args: WorkArgs) -> Result<()> {
     let (bind, drain_timeout) = (config.bind, config.drain_timeout);
     let state = AppState::new(config, db);
     cancel_on_signals(state.shutdown.clone());
-    crate::batch::worker::run_with_probes(state, bind, drain_timeout).await
+    let worked = crate::batch::worker::run_with_probes(state.clone(), bind, drain_timeout).await;
+    flush_emf(&state).await;
+    worked
+}
+
+/// Delivers buffered EMF documents to the CloudWatch agent, within a short bound.
+async fn flush_emf(state: &AppState) {
+    state
+        .batches
+        .observer()
+        .emf()
+        .flush(crate::batch::emf_agent::FLUSH_BOUND)
+        .await;
 }
 
 async fn migrate() -> Result<()> {

@@ -1,9 +1,13 @@
-//! CloudWatch Embedded Metric Format: JSON log lines that CloudWatch Logs turns
-//! into metrics with no agent code (namespace and dimensions configurable).
+//! CloudWatch Embedded Metric Format: JSON documents that CloudWatch Logs turns into
+//! metrics (namespace and dimensions configurable). They go to the CloudWatch agent's EMF
+//! listener when `RATES_EMF_ENDPOINT` is set (see [`super::emf_agent`]), else to stdout
+//! as lines next to the JSON logs (`envctl up local`, tests).
 
 use std::io::Write;
 
 use serde_json::{json, Map, Value};
+
+use super::emf_agent::AgentSender;
 
 /// A metric value and its CloudWatch unit (`Count`, `Seconds`, `Count/Second`, ...).
 pub struct EmfMetric<'a> {
@@ -12,18 +16,63 @@ pub struct EmfMetric<'a> {
     pub unit: &'a str,
 }
 
-/// Writes EMF lines with a fixed namespace and dimension set.
+/// Where the documents go.
+#[derive(Debug, Clone)]
+enum Sink {
+    Stdout,
+    /// The CloudWatch agent, with the log group the agent writes them to.
+    Agent {
+        sender: AgentSender,
+        log_group: Option<String>,
+    },
+}
+
+/// Writes EMF documents with a fixed namespace and dimension set.
 #[derive(Debug, Clone)]
 pub struct Emf {
     namespace: String,
     dimensions: Vec<(String, String)>,
+    sink: Sink,
 }
 
 impl Emf {
+    /// Documents as lines on stdout.
     pub fn new(namespace: String, dimensions: Vec<(String, String)>) -> Emf {
         Emf {
             namespace,
             dimensions,
+            sink: Sink::Stdout,
+        }
+    }
+
+    /// Documents to the CloudWatch agent through `sender`, each naming `log_group`
+    /// (`_aws.LogGroupName`) when given.
+    pub fn to_agent(
+        namespace: String,
+        dimensions: Vec<(String, String)>,
+        sender: AgentSender,
+        log_group: Option<String>,
+    ) -> Emf {
+        Emf {
+            namespace,
+            dimensions,
+            sink: Sink::Agent { sender, log_group },
+        }
+    }
+
+    /// The agent sender, when documents go to the agent.
+    pub fn agent(&self) -> Option<&AgentSender> {
+        match &self.sink {
+            Sink::Agent { sender, .. } => Some(sender),
+            Sink::Stdout => None,
+        }
+    }
+
+    /// Delivers buffered documents to the agent within `bound` (at shutdown); nothing to
+    /// do for stdout, whose lines are written at once.
+    pub async fn flush(&self, bound: std::time::Duration) {
+        if let Some(sender) = self.agent() {
+            sender.flush(bound).await;
         }
     }
 
@@ -57,12 +106,28 @@ impl Emf {
         Value::Object(root)
     }
 
-    /// Writes one EMF document as a line on stdout, next to the JSON logs.
+    /// Sends one EMF document as a newline-terminated JSON line: queued for the agent
+    /// (never waits), or written to stdout next to the JSON logs.
     pub fn emit(&self, metrics: &[EmfMetric<'_>], properties: Map<String, Value>) {
-        let mut line = self.document(metrics, properties).to_string();
-        line.push('\n');
-        // One write of the whole line, so it never interleaves with a log line.
-        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        let mut document = self.document(metrics, properties);
+        match &self.sink {
+            Sink::Stdout => {
+                let mut line = document.to_string();
+                line.push('\n');
+                // One write of the whole line, so it never interleaves with a log line.
+                let _ = std::io::stdout().lock().write_all(line.as_bytes());
+            }
+            Sink::Agent { sender, log_group } => {
+                if let Some(group) = log_group {
+                    // The agent writes the document to this log group (created by
+                    // Terraform with the environment's retention and key).
+                    document["_aws"]["LogGroupName"] = Value::String(group.clone());
+                }
+                let mut line = document.to_string();
+                line.push('\n');
+                sender.send(line);
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! S3 + SQS (with object-drop ingestion).
 
 pub mod emf;
+pub mod emf_agent;
 pub mod observe;
 pub mod payload;
 pub mod price_row;
@@ -56,10 +57,19 @@ pub struct Backend {
 
 impl Ingest {
     pub fn new(settings: BatchSettings, pool: PgPool, metrics: Metrics) -> Ingest {
-        let emf = Emf::new(
+        let (namespace, dimensions) = (
             settings.metrics_namespace.clone(),
             settings.metrics_dimensions.clone(),
         );
+        let emf = match &settings.emf_endpoint {
+            Some(endpoint) => Emf::to_agent(
+                namespace,
+                dimensions,
+                emf_agent::AgentSender::start(endpoint.clone(), metrics.clone()),
+                settings.emf_log_group.clone(),
+            ),
+            None => Emf::new(namespace, dimensions),
+        };
         Ingest {
             inner: Arc::new(Inner {
                 uploads: tokio::sync::Semaphore::new(settings.max_concurrent_uploads as usize),

@@ -43,6 +43,11 @@ impl BatchObserver {
         &self.metrics
     }
 
+    /// Where the EMF documents go (flushed at shutdown).
+    pub fn emf(&self) -> &Emf {
+        &self.emf
+    }
+
     /// A batch reached a final status.
     pub fn finished(&self, id: Uuid, status: BatchStatus, rows: u64, seconds: f64) {
         let status_label = [("status", status.as_str().to_string())];

@@ -48,6 +48,11 @@ pub struct BatchSettings {
     pub metrics_namespace: String,
     /// `RATES_METRICS_DIMENSIONS`: `Name=value,...` added to every EMF line.
     pub metrics_dimensions: Vec<(String, String)>,
+    /// `RATES_EMF_ENDPOINT`: the CloudWatch agent's EMF listener; EMF goes to stdout when unset.
+    pub emf_endpoint: Option<super::emf_agent::Endpoint>,
+    /// `RATES_EMF_LOG_GROUP`: the log group the agent writes the documents to
+    /// (`_aws.LogGroupName`); only with `RATES_EMF_ENDPOINT`.
+    pub emf_log_group: Option<String>,
 }
 
 impl BatchSettings {
@@ -71,6 +76,25 @@ impl BatchSettings {
             return Err(Error::config("RATES_MAX_BATCH_BYTES", "must be at least 1"));
         }
         let lease_secs = env.positive("RATES_BATCH_LEASE_SECS", 30)?;
+        let emf_endpoint = env
+            .get("RATES_EMF_ENDPOINT")
+            .map(|raw| {
+                super::emf_agent::Endpoint::parse(&raw)
+                    .map_err(|e| Error::config("RATES_EMF_ENDPOINT", e))
+            })
+            .transpose()?;
+        let emf_log_group = env.get("RATES_EMF_LOG_GROUP").map(|g| g.trim().to_string());
+        if let Some(group) = &emf_log_group {
+            check_log_group(group)?;
+            if emf_endpoint.is_none() {
+                // Lines on stdout land wherever the log shipper puts them; a log group
+                // named here would silently mean nothing.
+                return Err(Error::config(
+                    "RATES_EMF_LOG_GROUP",
+                    "applies only to the CloudWatch agent: set RATES_EMF_ENDPOINT too",
+                ));
+            }
+        }
         Ok(BatchSettings {
             backend,
             max_batch_bytes,
@@ -87,6 +111,8 @@ impl BatchSettings {
             metrics_dimensions: parse_dimensions(
                 &env.get("RATES_METRICS_DIMENSIONS").unwrap_or_default(),
             )?,
+            emf_endpoint,
+            emf_log_group,
         })
     }
 
@@ -94,6 +120,26 @@ impl BatchSettings {
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(10);
         (self.retry_base * factor).min(Duration::from_secs(900))
+    }
+}
+
+/// CloudWatch Logs' rule for log group names (CreateLogGroup API reference): 1 to 512
+/// characters of `a-z A-Z 0-9 _ - / . #`.
+fn check_log_group(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 512
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.' | '#'));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "RATES_EMF_LOG_GROUP",
+            format!(
+                "`{name}` is not a CloudWatch Logs group name (1-512 of a-z A-Z 0-9 _ - / . #)"
+            ),
+        ))
     }
 }
 
@@ -174,6 +220,31 @@ mod tests {
     }
 
     #[test]
+    fn emf_goes_to_the_agent_when_an_endpoint_is_set() {
+        let s = load(&[]).unwrap();
+        assert!(s.emf_endpoint.is_none() && s.emf_log_group.is_none());
+        let s = load(&[
+            ("RATES_EMF_ENDPOINT", "tcp://10.0.3.4:25888"),
+            (
+                "RATES_EMF_LOG_GROUP",
+                "/aws/containerinsights/rates-dev/rates-emf",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.emf_endpoint.unwrap().to_string(), "tcp://10.0.3.4:25888");
+        assert_eq!(
+            s.emf_log_group.as_deref(),
+            Some("/aws/containerinsights/rates-dev/rates-emf")
+        );
+        let err = load(&[
+            ("RATES_EMF_ENDPOINT", "udp://10.0.3.4:25888"),
+            ("RATES_EMF_LOG_GROUP", "rates emf"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("RATES_EMF_LOG_GROUP"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_variable() {
         for (name, value) in [
             ("RATES_QUEUE_BACKEND", "kafka"),
@@ -182,6 +253,12 @@ mod tests {
             ("RATES_WORKER_CONCURRENCY", "0"),
             ("RATES_METRICS_DIMENSIONS", "Environment"),
             ("RATES_METRICS_DIMENSIONS", "A=1,A=2"),
+            ("RATES_EMF_ENDPOINT", "10.0.0.1:25888"),
+            ("RATES_EMF_ENDPOINT", "tcp://$(HOST_IP):25888"),
+            (
+                "RATES_EMF_LOG_GROUP",
+                "/aws/containerinsights/rates-dev/rates-emf",
+            ),
         ] {
             let err = load(&[(name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");
