@@ -23,8 +23,11 @@ and a condition key the context lacks never matches. Every action must exist in 
 catalogue, in the mapping and in the roles' policies alike.
 
 Also: every aws_iam_role a root declares sets permissions_boundary (else the role's
-CreateRole is denied), and every literal action of the roots' policy documents is within
-the boundary.
+CreateRole is denied), the boundary the root looks up is the one github_oidc creates, and
+everything the roots give their roles is within the boundary: every literal action of
+their policy documents, every action of the AWS managed policies they attach (AWS's own
+documents, as moto ships them) and of the JSON policy files they read. A grant the
+boundary cuts off silently does nothing, so it is an error unless WITHHELD says why.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ import re
 import sys
 
 import hcl2
+from moto.iam.aws_managed_policies import aws_managed_policies_data
 from parliament import iam_definition
 
 HERE = pathlib.Path(__file__).parent
@@ -88,8 +92,18 @@ NOT_GRANTED = {
     "iam:DeleteRolePermissionsBoundary": "called only when permissions_boundary is removed from a role; roles keep it, so the roles are denied it",
 }
 
+# Actions of what the roots give their roles that the boundary withholds on purpose.
+WITHHELD = {
+    "ecr:GetRepositoryPolicy": "AmazonEC2ContainerRegistryReadOnly (node role): nodes only pull images",
+    "ecr:GetLifecyclePolicy": "AmazonEC2ContainerRegistryReadOnly (node role): nodes only pull images",
+    "ecr:GetLifecyclePolicyPreview": "AmazonEC2ContainerRegistryReadOnly (node role): nodes only pull images",
+    "ecr:DescribeImageScanFindings": "AmazonEC2ContainerRegistryReadOnly (node role): nodes only pull images",
+    "ecr:ListTagsForResource": "AmazonEC2ContainerRegistryReadOnly (node role): nodes only pull images",
+}
+
 # envctl's own SDK calls and the workflows' image job, per role. Resource names use
-# {name} (the environment's resource prefix, e.g. rates-staging) and {region}/{account}.
+# {name} (the environment's resource prefix, e.g. rates-staging), {repository} (the image
+# repository the root reads, data "aws_ecr_repository") and {region}/{account}.
 ENVCTL_CALLS = [
     # cli/src/aws/sdk.rs: who am I (and the EKS token is a presigned GetCallerIdentity).
     ("sts:GetCallerIdentity", "*", "cli/src/aws/sdk.rs"),
@@ -118,13 +132,13 @@ ENVCTL_CALLS = [
     ("dynamodb:DeleteItem", "arn:aws:dynamodb:{region}:{account}:table/envctl-tfstate-locks-{region}", "templates/terraform/backend.tf.j2"),
     # .github/workflows/image.yml: log in, skip an existing tag, push.
     ("ecr:GetAuthorizationToken", "*", ".github/workflows/image.yml"),
-    ("ecr:DescribeImages", "arn:aws:ecr:{region}:{account}:repository/{name}", ".github/workflows/image.yml"),
-    ("ecr:BatchGetImage", "arn:aws:ecr:{region}:{account}:repository/{name}", ".github/workflows/image.yml"),
-    ("ecr:BatchCheckLayerAvailability", "arn:aws:ecr:{region}:{account}:repository/{name}", ".github/workflows/image.yml"),
-    ("ecr:InitiateLayerUpload", "arn:aws:ecr:{region}:{account}:repository/{name}", ".github/workflows/image.yml"),
-    ("ecr:UploadLayerPart", "arn:aws:ecr:{region}:{account}:repository/{name}", ".github/workflows/image.yml"),
-    ("ecr:CompleteLayerUpload", "arn:aws:ecr:{region}:{account}:repository/{name}", ".github/workflows/image.yml"),
-    ("ecr:PutImage", "arn:aws:ecr:{region}:{account}:repository/{name}", ".github/workflows/image.yml"),
+    ("ecr:DescribeImages", "arn:aws:ecr:{region}:{account}:repository/{repository}", ".github/workflows/image.yml"),
+    ("ecr:BatchGetImage", "arn:aws:ecr:{region}:{account}:repository/{repository}", ".github/workflows/image.yml"),
+    ("ecr:BatchCheckLayerAvailability", "arn:aws:ecr:{region}:{account}:repository/{repository}", ".github/workflows/image.yml"),
+    ("ecr:InitiateLayerUpload", "arn:aws:ecr:{region}:{account}:repository/{repository}", ".github/workflows/image.yml"),
+    ("ecr:UploadLayerPart", "arn:aws:ecr:{region}:{account}:repository/{repository}", ".github/workflows/image.yml"),
+    ("ecr:CompleteLayerUpload", "arn:aws:ecr:{region}:{account}:repository/{repository}", ".github/workflows/image.yml"),
+    ("ecr:PutImage", "arn:aws:ecr:{region}:{account}:repository/{repository}", ".github/workflows/image.yml"),
 ]
 # Only the deploy role bootstraps the state backend (cli/src/aws/state_backend.rs).
 DEPLOY_ONLY_CALLS = [
@@ -317,12 +331,22 @@ def parse_root(root: pathlib.Path):
     return out
 
 
+def attr(block: dict, key: str, default=None):
+    """An attribute's value. python-hcl2 7 wraps every attribute value in a one-element
+    list (`name = "x"` is ["x"], `actions = ["a"]` is [["a"]]); older versions do not."""
+    v = block.get(key, default)
+    if isinstance(v, list) and len(v) == 1 and (isinstance(v[0], list) or not isinstance(v[0], dict)):
+        return v[0]
+    return v
+
+
 def literal_actions(block: dict) -> list[str]:
     acts = []
     for st in block.get("statement", []):
-        if st.get("effect", "Allow") == "Deny":
+        # Trust and resource policies (statements with principals) grant nothing to a role.
+        if attr(st, "effect", "Allow") == "Deny" or "principals" in st:
             continue
-        for a in st.get("actions", []) or []:
+        for a in as_list(attr(st, "actions", []) or []):
             if isinstance(a, str) and "${" not in a:
                 acts.append(a)
     return acts
@@ -347,6 +371,47 @@ def required_actions(kind: str, rtype: str, block: dict, table: dict) -> list[st
         else:
             acts.update(extra)
     return sorted(acts)
+
+
+def in_boundary(boundary: dict, action: str, region: str) -> bool:
+    """Does some Allow statement of the boundary cover `action` (any resource)?"""
+    context = {"aws:RequestedRegion": region, "iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}
+    return any(statement_applies({**st, "Resource": "*"}, action, "*", context)
+               for st in boundary["Statement"] if st["Effect"] == "Allow" and "NotResource" not in st)
+
+
+MANAGED = json.loads(aws_managed_policies_data)
+
+
+def given_documents(blocks, root: pathlib.Path, render_dir: pathlib.Path):
+    """(where, what, policy document or error) for each AWS managed policy a root attaches
+    to its roles and each JSON policy file it reads."""
+    for kind, rtype, rname, block, f in blocks:
+        if (kind, rtype) != ("resource", "aws_iam_role_policy_attachment"):
+            continue
+        where = f"{f.relative_to(render_dir)}: resource {rtype}.{rname}"
+        arn = str(attr(block, "policy_arn", ""))
+        m = re.search(r":iam::aws:policy/(?:[\w+=,.@-]+/)*(.+)$", arn)
+        if not m:
+            yield where, arn, f"policy_arn {arn} is not an AWS managed policy this check can read"
+            continue
+        names = [m.group(1)]
+        if names[0] == "${each.value}":
+            names = re.findall(r"['\"]([\w+=,.@-]+)['\"]", str(attr(block, "for_each", "")))
+        for n in names:
+            if "${" in n or n not in MANAGED:
+                yield where, n, f"{n}: not an AWS managed policy moto knows (moto.iam.aws_managed_policies)"
+            else:
+                yield where, f"AWS managed policy {n}", MANAGED[n]["Document"]
+    for f in sorted(root.rglob("*.tf")):
+        for lineno, line in enumerate(f.read_text().splitlines(), 1):
+            for rel in re.findall(r'file\("\$\{path\.module\}/([^"]+\.json)"\)', line):
+                path = f.parent / rel
+                where = f"{f.relative_to(render_dir)}:{lineno}"
+                try:
+                    yield where, f"policy file {rel}", json.loads(path.read_text())
+                except (OSError, ValueError) as e:
+                    yield where, rel, f"cannot read policy file {path}: {e}"
 
 
 # ---------------------------------------------------------------------------- main
@@ -376,6 +441,13 @@ def check(policies: dict, render_dir: pathlib.Path, region: str, quiet: bool = F
         name = f"rates-{stack}"
         blocks = parse_root(env_dir / "terraform")
         checked = 0
+        # The image repository the root reads (made by github_oidc, not by the root).
+        repos = [attr(b, "name") for k, t, _, b, _ in blocks if (k, t) == ("data", "aws_ecr_repository")]
+        repository = repos[0] if repos else name
+        # The boundary the root looks up by name must be the one github_oidc creates.
+        for k, t, rn, b, f in blocks:
+            if (k, t) == ("data", "aws_iam_policy") and attr(b, "name") != boundary_arn.rsplit("/", 1)[-1]:
+                errors.append(f"{f.relative_to(render_dir)}: data aws_iam_policy.{rn} looks up {attr(b, 'name')!r}, but github_oidc's boundary is {boundary_arn} (permissions_boundary_name)")
         for kind, rtype, rname, block, f in blocks:
             where = f"{f.relative_to(render_dir)}: {kind} {rtype}.{rname}"
             provider = rtype.split("_", 1)[0]
@@ -394,8 +466,7 @@ def check(policies: dict, render_dir: pathlib.Path, region: str, quiet: bool = F
             for a in literal_actions(block) if rtype == "aws_iam_policy_document" else []:
                 if not expand(a):
                     errors.append(f"{where}: {a} is not an action in AWS's catalogue")
-                elif not any(statement_applies({**st, "Resource": "*"}, x, "*", {"aws:RequestedRegion": region, "iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"})
-                             for x in expand(a) for st in boundary["Statement"] if st["Effect"] == "Allow"):
+                elif not any(in_boundary(boundary, x, region) for x in expand(a)):
                     errors.append(f"{where}: {a} is outside the permissions boundary, so a role given it cannot use it")
             for action in acts:
                 if action in NOT_GRANTED:
@@ -415,16 +486,28 @@ def check(policies: dict, render_dir: pathlib.Path, region: str, quiet: bool = F
                 if rtype in ("aws_iam_role_policy", "aws_iam_role_policy_attachment"):
                     # Their role is one of the root's roles, which must carry the boundary.
                     context["iam:PermissionsBoundary"] = boundary_arn
-                arns, all_required = request_arns(action, name, region, context)
+                # A data source that looks a resource up by a literal name acts on that name.
+                own = attr(block, "name") if kind == "data" else None
+                target = own if isinstance(own, str) and "${" not in own else name
+                arns, all_required = request_arns(action, target, region, context)
                 verdicts = [(arn, *allowed(policy, action, arn, context)) for arn in arns]
                 checked += len(verdicts)
                 denied = [(arn, why) for arn, ok, why in verdicts if not ok]
                 if denied and (all_required or len(denied) == len(verdicts)):
                     for arn, why in denied:
                         errors.append(f"{where}: {role} role cannot {action} on {arn} ({why})")
+        for where, what, doc in given_documents(blocks, env_dir / "terraform", render_dir):
+            if isinstance(doc, str):
+                errors.append(f"{where}: {doc}")
+                continue
+            cut = sorted({x for st in as_list(doc["Statement"]) if st["Effect"] == "Allow"
+                          for a in as_list(st.get("Action", [])) for x in expand(a)
+                          if x not in WITHHELD and not in_boundary(boundary, x, region)})
+            if cut:
+                errors.append(f"{where}: {what} grants {', '.join(cut)}, which the permissions boundary does not allow (widen the boundary in github_oidc/policies.tf or list them in WITHHELD with why)")
         calls = ENVCTL_CALLS + (REVIEW_ONLY_CALLS if review else DEPLOY_ONLY_CALLS)
         for action, arn, source in calls:
-            arn = arn.format(region=region, account=ACCOUNT, name=name, env=stack)
+            arn = arn.format(region=region, account=ACCOUNT, name=name, env=stack, repository=repository)
             ok, why = allowed(policy, action, arn, {"aws:RequestedRegion": region})
             checked += 1
             if not ok:
@@ -472,6 +555,31 @@ def main() -> None:
             if not check(broken, render_dir, args.region, quiet=True):
                 sys.exit(f"deploy_permissions: removing {what} went unnoticed; the check is broken")
             print(f"self-test: removing {what} fails the check")
+
+        # The boundary side: a boundary that cuts off what the roots' roles are given
+        # (ec2:*, which the managed node and cluster policies, the load balancer
+        # controller's file and the autoscaler's document need), or that the roots do not
+        # look up by its name, must be caught with a message saying so.
+        def drop_ec2(p):
+            doc = json.loads(p["boundary"])
+            for st in doc["Statement"]:
+                if st.get("Sid") == "RegionalInfrastructure":
+                    st["Action"] = [a for a in st["Action"] if a != "ec2:*"]
+            p["boundary"] = json.dumps(doc)
+
+        def rename(p):
+            p["boundary_arn"] = p["boundary_arn"] + "-renamed"
+
+        for what, mutate, expect in (
+            ("ec2:* from the boundary", drop_ec2, "which the permissions boundary does not allow"),
+            ("the boundary's name (renamed in github_oidc only)", rename, "looks up"),
+        ):
+            broken = copy.deepcopy(policies)
+            mutate(broken)
+            found = check(broken, render_dir, args.region, quiet=True)
+            if not any(expect in e for e in found):
+                sys.exit(f"deploy_permissions: changing {what} went unnoticed; the check is broken")
+            print(f"self-test: changing {what} fails the check")
     print("deploy permissions: ok")
 
 

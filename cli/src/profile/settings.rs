@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::values::{
-    AccountId, Cidr, Cpu, DbInstanceClass, ImageRepository, ImageTag, InstanceType,
-    KubernetesVersion, LogFilter, Memory, PostgresVersion, Region, RetentionDays,
+    AccountId, Cidr, Cpu, DbInstanceClass, EcrRepositoryName, ImageRepository, ImageTag,
+    InstanceType, KubernetesVersion, LogFilter, Memory, PostgresVersion, Region, RetentionDays,
 };
 
 /// Where an environment runs.
@@ -200,6 +200,12 @@ pub struct Image {
     /// Terraform output `image_repository_url`, filled in by `envctl up`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<ImageRepository>,
+    /// The ECR repository (a name in the environment's account) whose URL the rendered
+    /// root reads when `repository` is unset; none: `rates-<env>`. The account setup
+    /// (terraform/modules/github_oidc, `image_repositories`) creates it, because CI pushes
+    /// an image before the environment's first `up`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecr_repository: Option<EcrRepositoryName>,
     pub tag: ImageTag,
 }
 

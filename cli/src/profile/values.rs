@@ -173,6 +173,25 @@ checked_string!(
 );
 
 checked_string!(
+    /// An ECR repository name in the environment's account, e.g. `rates-staging` (ECR's
+    /// rule: lowercase path components of letters and digits joined by `.`, `_` or `-`,
+    /// separated by `/`, 2 to 256 characters).
+    EcrRepositoryName,
+    |v| {
+        let component = |c: &str| {
+            let b = c.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-'))
+                && !c.as_bytes().windows(2).any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric())
+        };
+        let ok = (2..=256).contains(&v.len()) && v.split('/').all(component);
+        (!ok).then(|| format!("`{v}` is not an ECR repository name; write it like `rates-staging` (lowercase letters and digits joined by `.`, `_` or `-`, `/` between path parts, no registry host)"))
+    }
+);
+
+checked_string!(
     /// A log filter in tracing's EnvFilter syntax, e.g. `info` or `rates=debug,info`.
     LogFilter,
     |v| {
@@ -387,5 +406,23 @@ mod tests {
     fn image_tags_are_pinned() {
         assert!(ImageTag::try_from("latest".to_string()).is_err());
         assert!(ImageTag::try_from("1.4.2".to_string()).is_ok());
+        for ok in ["rates-staging", "rates-review", "team/rates_app.v2"] {
+            assert!(EcrRepositoryName::try_from(ok.to_string()).is_ok(), "{ok}");
+        }
+        for bad in [
+            "Rates",
+            "rates-",
+            "rates--x",
+            "-rates",
+            "a",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/rates",
+            "rates:1",
+            "team//rates",
+        ] {
+            assert!(
+                EcrRepositoryName::try_from(bad.to_string()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

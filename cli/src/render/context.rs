@@ -40,6 +40,15 @@ impl Names {
 /// a profile repository refers to it as `${image_repository_url}` and `envctl up` fills it in.
 pub const IMAGE_REPOSITORY_OUTPUT: &str = "image_repository_url";
 
+/// The ECR repository the root reads its `image_repository_url` from:
+/// `runtime.image.ecr_repository`, else `rates-<env>`.
+pub fn ecr_repository(p: &Profile) -> String {
+    match &p.runtime.image.ecr_repository {
+        Some(r) => r.to_string(),
+        None => p.resource_prefix(),
+    }
+}
+
 /// `repository:tag`, or `repository@sha256:...` for digests. Without
 /// `runtime.image.repository` the repository is the `${image_repository_url}` placeholder.
 pub fn image_ref(p: &Profile) -> String {
@@ -150,6 +159,8 @@ pub fn build(p: &Profile) -> Value {
             "state_key": p.state_key(),
             "region": p.aws.region.as_str(),
             "account_id": p.aws.account_id.as_ref().map(|a| a.as_str()),
+            // None when runtime.image.repository names another registry.
+            "ecr_repository": p.runtime.image.repository.is_none().then(|| ecr_repository(p)),
         },
         "tags": p.all_tags(),
         "labels": common_labels(p),

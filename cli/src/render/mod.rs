@@ -27,7 +27,6 @@ pub const MODULES: &[&str] = &[
     "queue",
     "storage",
     "observability",
-    "registry",
     "addons",
 ];
 

@@ -30,9 +30,10 @@ data "aws_iam_policy_document" "cluster_assume" {
 }
 
 resource "aws_iam_role" "cluster" {
-  name               = "${var.name}-cluster"
-  assume_role_policy = data.aws_iam_policy_document.cluster_assume.json
-  tags               = var.tags
+  name                 = "${var.name}-cluster"
+  assume_role_policy   = data.aws_iam_policy_document.cluster_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy_attachment" "cluster" {
@@ -106,17 +107,21 @@ data "aws_iam_policy_document" "node_assume" {
 }
 
 resource "aws_iam_role" "node" {
-  name               = "${var.name}-node"
-  assume_role_policy = data.aws_iam_policy_document.node_assume.json
-  tags               = var.tags
+  name                 = "${var.name}-node"
+  assume_role_policy   = data.aws_iam_policy_document.node_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
+# What nodes need and nothing more: the permissions boundary caps every managed policy here
+# (.ci/checks/deploy_permissions.sh checks each is within it). No Systems Manager agent
+# policy: the boundary gives nodes no SSM access; a shell on a node is `kubectl debug
+# node/NAME`.
 resource "aws_iam_role_policy_attachment" "node" {
   for_each = toset([
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
     "AmazonEC2ContainerRegistryReadOnly",
-    "AmazonSSMManagedInstanceCore",
     # The CloudWatch Observability add-on's agents run with the node's role.
     "CloudWatchAgentServerPolicy",
   ])
@@ -339,9 +344,10 @@ data "aws_iam_policy_document" "autoscaler" {
 }
 
 resource "aws_iam_role" "autoscaler" {
-  name               = "${var.name}-autoscaler"
-  assume_role_policy = data.aws_iam_policy_document.irsa_assume["autoscaler"].json
-  tags               = var.tags
+  name                 = "${var.name}-autoscaler"
+  assume_role_policy   = data.aws_iam_policy_document.irsa_assume["autoscaler"].json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "autoscaler" {
@@ -351,10 +357,11 @@ resource "aws_iam_role_policy" "autoscaler" {
 }
 
 resource "aws_iam_role" "workload" {
-  for_each           = var.workload_roles
-  name               = "${var.name}-${each.key}"
-  assume_role_policy = data.aws_iam_policy_document.irsa_assume[each.key].json
-  tags               = var.tags
+  for_each             = var.workload_roles
+  name                 = "${var.name}-${each.key}"
+  assume_role_policy   = data.aws_iam_policy_document.irsa_assume[each.key].json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "workload" {

@@ -113,6 +113,16 @@ variable "log_retention_days" {
   }
 }
 
+variable "permissions_boundary_arn" {
+  description = "ARN of the managed policy every IAM role this module creates carries as its permissions boundary (terraform/modules/github_oidc's envctl-environment-boundary). The CI roles may create roles only with it, and a role can never do more than it allows, whatever policy the role is given."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/[A-Za-z0-9+=,.@_/-]+$", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be the ARN of an IAM managed policy (arn:PARTITION:iam::ACCOUNT:policy/NAME)."
+  }
+}
+
 variable "tags" {
   description = "Tags of every resource."
   type        = map(string)

@@ -10,7 +10,8 @@
 # names to match and are limited to the region (docs/review-stacks.md, "Access").
 # Every role the two roles create must carry the permissions boundary below, so neither
 # can make a role that does more than the boundary allows. The policies themselves are
-# in policies.tf.
+# in policies.tf. The runtime's image repositories are made here too (ecr.tf), so CI can
+# push an image before an environment's first deploy.
 
 data "aws_caller_identity" "current" {}
 

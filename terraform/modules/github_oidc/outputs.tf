@@ -13,6 +13,11 @@ output "oidc_provider_arn" {
   value       = local.oidc_provider_arn
 }
 
+output "image_repository_urls" {
+  description = "The image repositories by name (REGISTRY/NAME, no tag). Set each GitHub environment's ECR_REPOSITORY variable to its repository's name."
+  value       = { for name, r in aws_ecr_repository.image : name => r.repository_url }
+}
+
 output "permissions_boundary_arn" {
   description = "The boundary every aws_iam_role of an environment must set (permissions_boundary); the deploy and review roles may create and change roles only with it."
   value       = aws_iam_policy.boundary.arn

@@ -16,12 +16,16 @@ locals {
       stacks    = "envctl-*"
       # `envctl bootstrap` (and the first `envctl up`) creates the state backend.
       bootstrap = true
+      # The image repositories (ecr.tf) of the deployed environments.
+      repositories = lookup(var.image_repositories, "deploy", [])
     }
     review = {
       names     = "${var.resource_prefix}-review-"
       state_key = "envs/review-*"
       stacks    = "envctl-review-*"
       bootstrap = false
+      # The review stacks' shared image repository (review.yaml's runtime.image.ecr_repository).
+      repositories = lookup(var.image_repositories, "review", [])
     }
   }
 
@@ -54,17 +58,15 @@ locals {
     "elasticloadbalancing.amazonaws.com", "autoscaling.amazonaws.com", "spot.amazonaws.com",
   ]
 
-  # Pushing and reading images of the environments' repositories (CI's image job, and
-  # Terraform's aws_ecr_repository / aws_ecr_lifecycle_policy).
+  # Reading and pushing images of the image repositories this module creates (ecr.tf):
+  # CI's image job and production's promotion (deploy.yml), and the roots'
+  # `data "aws_ecr_repository"`. The repositories themselves (their policies, lifecycle,
+  # deletion) are the account setup's: neither role can change or delete them.
   ecr_actions = [
-    "ecr:CreateRepository", "ecr:DeleteRepository", "ecr:DescribeRepositories",
-    "ecr:PutLifecyclePolicy", "ecr:GetLifecyclePolicy", "ecr:DeleteLifecyclePolicy",
-    "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability",
-    "ecr:SetRepositoryPolicy", "ecr:GetRepositoryPolicy", "ecr:DeleteRepositoryPolicy",
-    "ecr:TagResource", "ecr:UntagResource", "ecr:ListTagsForResource",
+    "ecr:DescribeRepositories", "ecr:ListTagsForResource",
     "ecr:DescribeImages", "ecr:ListImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
     "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-    "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchDeleteImage",
+    "ecr:CompleteLayerUpload", "ecr:PutImage",
   ]
 
   # A Terraform-managed secret per environment (the database master credentials),
@@ -197,12 +199,6 @@ locals {
           Condition = local.in_region
         },
         {
-          Sid      = "ImageRepositories"
-          Effect   = "Allow"
-          Action   = local.ecr_actions
-          Resource = "arn:${format(local.arn.reg, "ecr")}:repository/${s.names}*"
-        },
-        {
           Sid      = "EnvironmentSecrets"
           Effect   = "Allow"
           Action   = local.secret_actions
@@ -249,6 +245,20 @@ locals {
             "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile",
           ]
           Resource = "${local.arn.iam}:instance-profile/${s.names}*"
+        },
+        # The roots read the boundary by name (data "aws_iam_policy"), so a missing one
+        # fails the plan: the provider lists policies to find it, then reads it.
+        {
+          Sid      = "FindTheBoundary"
+          Effect   = "Allow"
+          Action   = ["iam:ListPolicies"]
+          Resource = "*"
+        },
+        {
+          Sid      = "ReadTheBoundary"
+          Effect   = "Allow"
+          Action   = ["iam:GetPolicy", "iam:GetPolicyVersion"]
+          Resource = local.boundary_arn
         },
         # Managed policies attached to environment roles (AWS's own, e.g. AmazonEKSClusterPolicy).
         {
@@ -300,6 +310,13 @@ locals {
           ]
           Resource = local.boundary_arn
         },
+        # Each role's own repositories (never empty: variables.tf validates).
+        {
+          Sid      = "ImageRepositories"
+          Effect   = "Allow"
+          Action   = local.ecr_actions
+          Resource = [for r in s.repositories : "arn:${format(local.arn.reg, "ecr")}:repository/${r}"]
+        },
       ],
     )
   }
@@ -342,6 +359,7 @@ locals {
           "waf-regional:DisassociateWebACL", "shield:GetSubscriptionState", "shield:DescribeProtection",
           "shield:CreateProtection", "shield:DeleteProtection",
           "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+          "xray:GetSamplingStatisticSummaries",
         ]
         Resource  = "*"
         Condition = local.in_region

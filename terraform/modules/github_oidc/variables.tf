@@ -81,13 +81,67 @@ variable "review_role_name" {
 }
 
 variable "permissions_boundary_name" {
-  description = "Name of the managed policy every role created for an environment must carry as its permissions boundary (the environment modules' permissions_boundary_arn)."
+  # The rendered roots read the boundary by this default name (templates/terraform/main.tf.j2,
+  # data "aws_iam_policy" "permissions_boundary"); .ci/checks/deploy_permissions.sh checks
+  # they agree. Change both together.
+  description = "Name of the managed policy every role created for an environment must carry as its permissions boundary (the environment modules' permissions_boundary_arn). The rendered roots look it up by this name."
   type        = string
   default     = "envctl-environment-boundary"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,128}$", var.permissions_boundary_name))
     error_message = "The permissions_boundary_name must be an IAM policy name (letters, digits, +=,.@_-)."
+  }
+}
+
+variable "image_repositories" {
+  description = "ECR repositories of the runtime image (ecr.tf), by the role that pushes to them: deploy, one per deployed environment (the profile's runtime.image.ecr_repository, default rates-<env>); review, the one every review stack shares (review.yaml)."
+  type        = map(list(string))
+  default = {
+    deploy = ["rates-staging", "rates-production"]
+    review = ["rates-review"]
+  }
+
+  validation {
+    condition = (
+      length(setsubtract(keys(var.image_repositories), ["deploy", "review"])) == 0 &&
+      alltrue([for role in ["deploy", "review"] : length(lookup(var.image_repositories, role, [])) > 0]) &&
+      alltrue([for r in flatten(values(var.image_repositories)) : can(regex("^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$", r)) && length(r) <= 256])
+    )
+    error_message = "The image_repositories must have exactly the keys deploy and review, each a non-empty list of ECR repository names (lowercase letters and digits joined by . _ -, / between path parts)."
+  }
+}
+
+variable "image_kms_key_arn" {
+  description = "Customer-managed KMS key the image repositories are encrypted with; null: ECR's AWS-managed key (aws/ecr)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.image_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.image_kms_key_arn))
+    error_message = "The image_kms_key_arn must be a KMS key ARN or null."
+  }
+}
+
+variable "image_keep_tagged" {
+  description = "How many of the newest tagged images each repository keeps; older ones expire (envctl rollback can only return to an image that is still there)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.image_keep_tagged >= 10 && var.image_keep_tagged <= 10000
+    error_message = "The image_keep_tagged must be between 10 and 10000."
+  }
+}
+
+variable "image_untagged_expire_days" {
+  description = "Days after which untagged images (interrupted or superseded pushes) expire."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.image_untagged_expire_days >= 1
+    error_message = "The image_untagged_expire_days must be at least 1."
   }
 }
 
@@ -103,7 +157,7 @@ variable "max_session_hours" {
 }
 
 variable "tags" {
-  description = "Tags for the roles and the OIDC provider."
+  description = "Tags for the roles, the boundary policy, the image repositories and the OIDC provider."
   type        = map(string)
   default     = {}
 }
