@@ -24,6 +24,8 @@ pub struct AppState {
     pub rates_cache: Arc<crate::rates_cache::RatesCache>,
     /// Batch ingestion (uploads, status, the worker's handles).
     pub batches: crate::batch::Ingest,
+    /// API request metrics for CloudWatch (EMF), aggregated per interval.
+    pub api_emf: crate::api_emf::ApiEmf,
     /// Cancelled on SIGTERM/SIGINT: readiness turns false, the listener closes,
     /// workers stop taking new jobs.
     pub shutdown: CancellationToken,
@@ -35,7 +37,9 @@ impl AppState {
         let batches =
             crate::batch::Ingest::new(config.batch.clone(), db.primary.clone(), metrics.clone());
         let rates_cache = Arc::new(crate::rates_cache::RatesCache::new(config.cache_entries));
+        let api_emf = crate::api_emf::ApiEmf::new(batches.observer().emf().clone());
         AppState {
+            api_emf,
             rates_cache,
             config: Arc::new(config),
             db,
@@ -88,6 +92,9 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     state
         .metrics
         .record_request(&route, &method, status, elapsed.as_secs_f64());
+    state
+        .api_emf
+        .record(&route, status, elapsed.as_secs_f64() * 1000.0);
     tracing::info!(
         target: "rates::http",
         route = %route,

@@ -1,5 +1,6 @@
 //! The rates runtime: atomic freight-price batch ingestion and the rates query API.
 
+pub mod api_emf;
 pub mod app;
 pub mod batch;
 pub mod cli;

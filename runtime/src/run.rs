@@ -67,6 +67,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let state = AppState::new(config, db);
     cancel_on_signals(state.shutdown.clone());
     let server = Server::bind(state.clone(), bind).await?;
+    tokio::spawn(crate::api_emf::run(
+        state.api_emf.clone(),
+        state.shutdown.clone(),
+    ));
     let batches = if args.with_worker {
         tokio::spawn(crate::batch::worker::run(
             state.batches.clone(),
@@ -87,7 +91,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let worked = batches
         .await
         .map_err(|e| Error::Other(format!("the batch worker panicked: {e}")));
-    // The last batch's metrics were queued as it finished; get them to the agent.
+    // The last window of API metrics, and the last batch's metrics (queued as it
+    // finished), go to the agent before exit.
+    state.api_emf.flush();
     flush_emf(&state).await;
     served.and(worked?)
 }

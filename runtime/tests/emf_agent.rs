@@ -320,3 +320,108 @@ async fn an_unreachable_agent_never_blocks_a_batch_and_drops_are_counted() {
         "full {full} + unreachable {unreachable} for {burst}+ documents"
     );
 }
+
+/// Receives agent lines until `want` documents with `message` arrived; each is checked
+/// against the EMF specification.
+fn receive(lines: &mpsc::Receiver<String>, message: &str, want: usize) -> Vec<Value> {
+    let mut found = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while found.len() < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("{want} `{message}` documents did not arrive: {found:?}"));
+        let doc = emf_support::validate_line(&line, None)
+            .unwrap_or_else(|e| panic!("the agent received an invalid EMF line: {e}"));
+        if doc["message"] == message {
+            found.push(doc);
+        }
+    }
+    found
+}
+
+/// What the api's alarms read (ApiRequests, Api5xxErrors, ApiLatency p99) comes from real
+/// requests through the router, probes and scrapes left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_requests_become_emf_for_the_api_alarms() {
+    let (port, lines) = tcp_agent(false);
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let app = spawn(&[("RATES_EMF_ENDPOINT", endpoint.as_str())], false).await;
+    let get = |path: &str| {
+        let request = app.client.get(app.url(path));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for _ in 0..5 {
+        let status =
+            get("/rates?date_from=2016-01-01&date_to=2016-01-03&origin=china&destination=europe")
+                .await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(get("/nowhere").await, 404);
+    for path in ["/healthz", "/readyz", "/metrics", "/healthz"] {
+        assert_eq!(get(path).await, 200, "{path}");
+    }
+    // The query pool gone: the api answers 5xx.
+    app.state.db.reader().close().await;
+    let status =
+        get("/rates?date_from=2016-01-01&date_to=2016-01-04&origin=china&destination=europe").await;
+    assert!(status >= 500, "{status}");
+
+    app.state.api_emf.flush();
+    let docs = receive(&lines, "api metrics", 1);
+    let doc = &docs[0];
+    assert_eq!(doc["ApiRequests"], 7.0, "{doc}");
+    assert_eq!(doc["Api5xxErrors"], 1.0, "{doc}");
+    let latencies = doc["ApiLatency"].as_array().expect("latency samples");
+    assert_eq!(latencies.len(), 7, "{doc}");
+    assert!(latencies.iter().all(|v| v.as_f64().unwrap() > 0.0), "{doc}");
+    let names: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ApiRequests", "Api5xxErrors", "ApiLatency"]);
+    assert_eq!(
+        doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][2]["Unit"],
+        "Milliseconds"
+    );
+
+    // A quiet interval reports zero requests (and no latency).
+    app.state.api_emf.flush();
+    let doc = &receive(&lines, "api metrics", 1)[0];
+    assert_eq!(doc["ApiRequests"], 0.0, "{doc}");
+    assert!(doc.get("ApiLatency").is_none(), "{doc}");
+}
+
+/// A busy interval: counts are exact, latencies a sample of at most 1,000 split into
+/// documents of at most 100 values (the EMF limit).
+#[tokio::test]
+async fn a_busy_interval_is_sampled_into_documents_of_at_most_100_values() {
+    let (port, lines) = tcp_agent(false);
+    let endpoint = Endpoint::parse(&format!("tcp://127.0.0.1:{port}")).unwrap();
+    let emf = rates::batch::emf::Emf::to_agent(
+        "RatesTest".into(),
+        vec![("Environment".into(), "test".into())],
+        AgentSender::start(endpoint, Metrics::new()),
+        Some(LOG_GROUP.into()),
+    );
+    let api = rates::api_emf::ApiEmf::new(emf);
+    for i in 0..2500u32 {
+        let status = if i % 10 == 0 { 500 } else { 200 };
+        api.record("/rates", status, f64::from(i % 100) + 0.5);
+    }
+    api.flush();
+    let docs = receive(&lines, "api metrics", 10);
+    assert_eq!(docs[0]["ApiRequests"], 2500.0);
+    assert_eq!(docs[0]["Api5xxErrors"], 250.0);
+    let samples: usize = docs
+        .iter()
+        .map(|d| d["ApiLatency"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(samples, rates::api_emf::MAX_SAMPLES);
+    for doc in &docs[1..] {
+        assert!(doc.get("ApiRequests").is_none(), "counted once: {doc}");
+        assert_eq!(doc["_aws"]["LogGroupName"], LOG_GROUP);
+    }
+}

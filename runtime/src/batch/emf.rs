@@ -16,6 +16,18 @@ pub struct EmfMetric<'a> {
     pub unit: &'a str,
 }
 
+/// Several values of one metric in one document (at most 100, the specification's limit
+/// for a metric's value array); CloudWatch counts each as a sample, so percentiles work.
+pub struct EmfSeries<'a> {
+    pub name: &'a str,
+    pub values: &'a [f64],
+    pub unit: &'a str,
+}
+
+/// The most values one metric may carry in one document (EMF specification, "Target
+/// members": numeric array targets MUST NOT have more than 100 members).
+pub const MAX_SERIES_VALUES: usize = 100;
+
 /// Where the documents go.
 #[derive(Debug, Clone)]
 enum Sink {
@@ -79,11 +91,23 @@ impl Emf {
     /// One EMF document. `properties` are extra fields kept in the log line
     /// (searchable in Logs Insights) but not turned into metrics.
     pub fn document(&self, metrics: &[EmfMetric<'_>], properties: Map<String, Value>) -> Value {
+        self.document_with_series(metrics, &[], properties)
+    }
+
+    /// One EMF document with single-valued metrics and value series.
+    pub fn document_with_series(
+        &self,
+        metrics: &[EmfMetric<'_>],
+        series: &[EmfSeries<'_>],
+        properties: Map<String, Value>,
+    ) -> Value {
         let timestamp = chrono::Utc::now().timestamp_millis();
         let dimension_names: Vec<&str> = self.dimensions.iter().map(|(n, _)| n.as_str()).collect();
         let definitions: Vec<Value> = metrics
             .iter()
-            .map(|m| json!({"Name": m.name, "Unit": m.unit}))
+            .map(|m| (m.name, m.unit))
+            .chain(series.iter().map(|s| (s.name, s.unit)))
+            .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
             .collect();
         let mut root = properties;
         root.insert(
@@ -103,13 +127,27 @@ impl Emf {
         for m in metrics {
             root.insert(m.name.into(), json!(m.value));
         }
+        for s in series {
+            debug_assert!(s.values.len() <= MAX_SERIES_VALUES);
+            root.insert(s.name.into(), json!(s.values));
+        }
         Value::Object(root)
     }
 
     /// Sends one EMF document as a newline-terminated JSON line: queued for the agent
     /// (never waits), or written to stdout next to the JSON logs.
     pub fn emit(&self, metrics: &[EmfMetric<'_>], properties: Map<String, Value>) {
-        let mut document = self.document(metrics, properties);
+        self.emit_with_series(metrics, &[], properties);
+    }
+
+    /// Like [`Emf::emit`], with value series.
+    pub fn emit_with_series(
+        &self,
+        metrics: &[EmfMetric<'_>],
+        series: &[EmfSeries<'_>],
+        properties: Map<String, Value>,
+    ) {
+        let mut document = self.document_with_series(metrics, series, properties);
         match &self.sink {
             Sink::Stdout => {
                 let mut line = document.to_string();
