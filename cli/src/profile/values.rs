@@ -186,7 +186,11 @@ checked_string!(
                 && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-'))
                 && !c.as_bytes().windows(2).any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric())
         };
-        let ok = (2..=256).contains(&v.len()) && v.split('/').all(component);
+        // A registry host (ACCOUNT.dkr.ecr.REGION.amazonaws.com/...) is a valid path to ECR
+        // but not a name in the account: the root looks the name up.
+        let ok = (2..=256).contains(&v.len())
+            && !v.contains(".dkr.ecr.")
+            && v.split('/').all(component);
         (!ok).then(|| format!("`{v}` is not an ECR repository name; write it like `rates-staging` (lowercase letters and digits joined by `.`, `_` or `-`, `/` between path parts, no registry host)"))
     }
 );
