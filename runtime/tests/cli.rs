@@ -414,10 +414,18 @@ fn database_iam_token_matches_botocore() {
     let ours = presign(credentials.into(), &target, time).unwrap();
 
     let script = r#"
-import datetime, sys
+import datetime, sys, types
 import botocore.auth, botocore.session
 fixed = datetime.datetime.fromtimestamp(int(sys.argv[1]), datetime.timezone.utc).replace(tzinfo=None)
+# botocore reads the clock through compat.get_current_datetime (1.36+) or
+# datetime.datetime.utcnow (older releases): freeze both.
+class Frozen(datetime.datetime):
+    @classmethod
+    def utcnow(cls): return fixed
+    @classmethod
+    def now(cls, tz=None): return fixed.replace(tzinfo=tz) if tz else fixed
 botocore.auth.get_current_datetime = lambda *a, **k: fixed
+botocore.auth.datetime = types.SimpleNamespace(datetime=Frozen, timezone=datetime.timezone, timedelta=datetime.timedelta)
 client = botocore.session.get_session().create_client(
     "rds", region_name="eu-west-1", aws_access_key_id="AKIDEXAMPLE",
     aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",

@@ -8,11 +8,36 @@ Prints `ok`, or the reason and exits 1.
 import base64
 import datetime
 import sys
+import types
 import urllib.parse
 
 import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
+
+
+class _Frozen(datetime.datetime):
+    """datetime whose now/utcnow is the token's signing time."""
+
+    fixed = None
+
+    @classmethod
+    def utcnow(cls):
+        return cls.fixed
+
+    @classmethod
+    def now(cls, tz=None):
+        return cls.fixed.replace(tzinfo=tz) if tz else cls.fixed
+
+
+def freeze_clock(fixed):
+    # botocore reads the clock through compat.get_current_datetime (1.36+) or
+    # datetime.datetime.utcnow (older releases, e.g. the one checkov pins): freeze both.
+    _Frozen.fixed = fixed
+    botocore.auth.get_current_datetime = lambda *a, **k: fixed
+    botocore.auth.datetime = types.SimpleNamespace(
+        datetime=_Frozen, timezone=datetime.timezone, timedelta=datetime.timedelta
+    )
 
 
 def main():
@@ -35,7 +60,7 @@ def main():
         sys.exit(f"signed headers are {signed_headers!r}, not host;x-k8s-aws-id")
     stamp = given["X-Amz-Date"]
     fixed = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ")
-    botocore.auth.get_current_datetime = lambda *a, **k: fixed
+    freeze_clock(fixed)
     unsigned = [(k, v) for k, v in params if not k.startswith("X-Amz-")]
     request = botocore.awsrequest.AWSRequest(
         method="GET",
