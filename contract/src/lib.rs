@@ -1,0 +1,31 @@
+//! The contract between envctl and the rates runtime: every name both products must spell
+//! the same way, written once.
+//!
+//! - [`settings`]: the environment variables the runtime reads (name, default, meaning);
+//!   envctl writes the runtime's environment with these names.
+//! - [`metrics`]: the CloudWatch metrics the runtime emits as EMF (name, unit, dimensions);
+//!   envctl's alarms and dashboard read these names.
+//! - [`BatchStatus`]: the statuses `GET /batches/{id}` reports.
+//! - [`routes`]: the HTTP routes the runtime serves; envctl probes and calls them.
+//! - [`startup`]: the `listening` log line the runtime writes once it is bound; envctl
+//!   reads the bound address from it.
+//!
+//! The crate has no dependencies and holds only constants, tables and trivial lookups, so
+//! both products can link it without pulling anything in. The runtime reports
+//! [`CONTRACT_VERSION`] on `GET /healthz`.
+
+pub mod metrics;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+
+mod status;
+
+pub use status::BatchStatus;
+
+/// The version of this contract. Bump it whenever a name, default, unit, dimension, status
+/// or route changes meaning or disappears, so a runtime and an envctl built from different
+/// contracts can tell (the runtime reports it on `GET /healthz` as `contract_version`).
+/// Adding a setting with a default or a new metric does not need a bump: older envctl
+/// versions keep working with it.
+pub const CONTRACT_VERSION: u32 = 1;

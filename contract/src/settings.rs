@@ -1,0 +1,305 @@
+//! The runtime's settings: every environment variable it reads, with its default.
+//!
+//! The runtime reads each variable by the name here and parses its default from the text
+//! here; envctl writes the runtime's environment (the Kubernetes ConfigMaps and Secrets,
+//! the local processes' environment) with these names. docs/runtime.md's configuration
+//! table lists exactly [`ALL`] (a test checks it).
+
+/// One environment variable the runtime reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The variable's name.
+    pub name: &'static str,
+    /// What applies when the variable is unset or empty.
+    pub default: DefaultValue,
+    /// What it means, in one line.
+    pub meaning: &'static str,
+}
+
+/// What applies when a setting is not given (an empty variable counts as not given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// The runtime refuses to start without it.
+    Required,
+    /// Nothing: the feature it configures is off, or another setting stands in (the
+    /// meaning says which).
+    Unset,
+    /// This value, as the variable would spell it.
+    Value(&'static str),
+}
+
+impl DefaultValue {
+    /// The default value's text, when there is one.
+    pub const fn value(self) -> Option<&'static str> {
+        match self {
+            DefaultValue::Value(v) => Some(v),
+            DefaultValue::Required | DefaultValue::Unset => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+const fn setting(name: &'static str, default: DefaultValue, meaning: &'static str) -> Setting {
+    Setting {
+        name,
+        default,
+        meaning,
+    }
+}
+
+use DefaultValue::{Required, Unset, Value};
+
+// The server and its database.
+
+/// The primary (read-write) database.
+pub const DATABASE_URL: Setting = setting(
+    "DATABASE_URL",
+    Required,
+    "the primary (read-write) database, a PostgreSQL URL",
+);
+/// A read replica for the queries.
+pub const DATABASE_READ_URL: Setting = setting(
+    "DATABASE_READ_URL",
+    Unset,
+    "a read replica for GET /rates and /rates_null; the primary when unset",
+);
+/// The CA bundle that signs the database's certificate.
+pub const RATES_DATABASE_CA_FILE: Setting = setting(
+    "RATES_DATABASE_CA_FILE",
+    Unset,
+    "PEM bundle of the CA that signs the database's certificate; with it connections verify the server",
+);
+/// RDS IAM authentication instead of a password.
+pub const RATES_DATABASE_IAM_AUTH: Setting = setting(
+    "RATES_DATABASE_IAM_AUTH",
+    Value("false"),
+    "log in with RDS IAM tokens made from the process's AWS credentials",
+);
+/// The AWS region; read by the AWS SDK, not by the runtime's own configuration.
+pub const AWS_REGION: Setting = setting(
+    "AWS_REGION",
+    Unset,
+    "the AWS region of the queue, the bucket and RDS IAM tokens (read by the AWS SDK)",
+);
+/// The HTTP listen address.
+pub const RATES_BIND: Setting = setting(
+    "RATES_BIND",
+    Value("0.0.0.0:8080"),
+    "listen address; port 0 picks a free port",
+);
+/// The primary pool's size.
+pub const RATES_DB_POOL_SIZE: Setting = setting(
+    "RATES_DB_POOL_SIZE",
+    Value("10"),
+    "maximum connections to the primary for writes and batches",
+);
+/// The query pool's size.
+pub const RATES_READ_POOL_SIZE: Setting = setting(
+    "RATES_READ_POOL_SIZE",
+    Value("10"),
+    "maximum connections for the queries (to the replica, else the primary)",
+);
+/// The log filter.
+pub const RATES_LOG: Setting = setting(
+    "RATES_LOG",
+    Value("info"),
+    "log filter in tracing's EnvFilter syntax",
+);
+/// The drain bound after SIGTERM.
+pub const RATES_DRAIN_TIMEOUT_SECS: Setting = setting(
+    "RATES_DRAIN_TIMEOUT_SECS",
+    Value("30"),
+    "how long in-flight work may run after SIGTERM",
+);
+/// The longest date range of a query.
+pub const RATES_MAX_RANGE_DAYS: Setting = setting(
+    "RATES_MAX_RANGE_DAYS",
+    Value("366"),
+    "the longest date range of a query or POST /prices",
+);
+/// Migrations before serving.
+pub const RATES_MIGRATE_ON_START: Setting = setting(
+    "RATES_MIGRATE_ON_START",
+    Value("false"),
+    "run the embedded migrations before serving",
+);
+/// The query cache's size.
+pub const RATES_CACHE_ENTRIES: Setting = setting(
+    "RATES_CACHE_ENTRIES",
+    Value("10000"),
+    "query answers cached per prices version; 0 turns the cache off",
+);
+
+// Batch ingestion.
+
+/// Where jobs and payloads live.
+pub const RATES_QUEUE_BACKEND: Setting = setting(
+    "RATES_QUEUE_BACKEND",
+    Value("postgres"),
+    "where jobs and payloads live: postgres or sqs",
+);
+/// The SQS job queue.
+pub const RATES_SQS_QUEUE_URL: Setting = setting(
+    "RATES_SQS_QUEUE_URL",
+    Unset,
+    "the SQS job queue's URL; required with the sqs backend",
+);
+/// The S3 staging bucket.
+pub const RATES_S3_BUCKET: Setting = setting(
+    "RATES_S3_BUCKET",
+    Unset,
+    "the S3 bucket payloads are staged in; required with the sqs backend",
+);
+/// The object-drop prefix.
+pub const RATES_S3_DROP_PREFIX: Setting = setting(
+    "RATES_S3_DROP_PREFIX",
+    Unset,
+    "only objects under this prefix are ingested from bucket notifications (unset: any key)",
+);
+/// The largest upload.
+pub const RATES_MAX_BATCH_BYTES: Setting = setting(
+    "RATES_MAX_BATCH_BYTES",
+    Value("1073741824"),
+    "larger uploads are refused with 413",
+);
+/// Concurrent uploads per process.
+pub const RATES_MAX_CONCURRENT_UPLOADS: Setting = setting(
+    "RATES_MAX_CONCURRENT_UPLOADS",
+    Value("16"),
+    "uploads staged at once per process, each on its own connection; the rest wait",
+);
+/// Concurrent batches per worker process.
+pub const RATES_WORKER_CONCURRENCY: Setting = setting(
+    "RATES_WORKER_CONCURRENCY",
+    Value("1"),
+    "batches processed at once per worker process",
+);
+/// The lease (visibility timeout) of a claimed job.
+pub const RATES_BATCH_LEASE_SECS: Setting = setting(
+    "RATES_BATCH_LEASE_SECS",
+    Value("30"),
+    "how long a claimed job stays invisible without a renewal (renewed every third)",
+);
+/// Deliveries before a batch fails.
+pub const RATES_BATCH_MAX_ATTEMPTS: Setting = setting(
+    "RATES_BATCH_MAX_ATTEMPTS",
+    Value("5"),
+    "attempts before a batch is parked as failed",
+);
+/// The first retry delay.
+pub const RATES_BATCH_RETRY_BASE_SECS: Setting = setting(
+    "RATES_BATCH_RETRY_BASE_SECS",
+    Value("5"),
+    "the first retry delay, doubling per attempt (at most 15 minutes)",
+);
+/// Errors kept on a rejected batch.
+pub const RATES_BATCH_MAX_ERRORS: Setting = setting(
+    "RATES_BATCH_MAX_ERRORS",
+    Value("100"),
+    "errors kept on a rejected batch",
+);
+/// The idle poll interval.
+pub const RATES_WORKER_POLL_MS: Setting = setting(
+    "RATES_WORKER_POLL_MS",
+    Value("1000"),
+    "how often an idle worker looks for work when no notification arrives",
+);
+
+// Metrics.
+
+/// The CloudWatch namespace of the EMF metrics (envctl writes the profile's
+/// `observability.metrics_namespace`).
+pub const RATES_METRICS_NAMESPACE: Setting = setting(
+    "RATES_METRICS_NAMESPACE",
+    Value("Rates"),
+    "the CloudWatch namespace of the EMF metrics",
+);
+/// The deployment's dimensions, `Name=value,...`.
+pub const RATES_METRICS_DIMENSIONS: Setting = setting(
+    "RATES_METRICS_DIMENSIONS",
+    Unset,
+    "Name=value,... dimensions of every EMF metric (see metrics::Dimensions::Deployment)",
+);
+/// The CloudWatch agent's EMF listener.
+pub const RATES_EMF_ENDPOINT: Setting = setting(
+    "RATES_EMF_ENDPOINT",
+    Unset,
+    "the CloudWatch agent's EMF listener, tcp://host:port or udp://host:port; stdout when unset",
+);
+/// The log group the agent writes EMF documents to.
+pub const RATES_EMF_LOG_GROUP: Setting = setting(
+    "RATES_EMF_LOG_GROUP",
+    Unset,
+    "the log group the agent writes the EMF documents to; only with RATES_EMF_ENDPOINT",
+);
+
+/// Every setting, in the order docs/runtime.md lists them.
+pub const ALL: &[Setting] = &[
+    DATABASE_URL,
+    DATABASE_READ_URL,
+    RATES_DATABASE_CA_FILE,
+    RATES_DATABASE_IAM_AUTH,
+    AWS_REGION,
+    RATES_BIND,
+    RATES_DB_POOL_SIZE,
+    RATES_READ_POOL_SIZE,
+    RATES_LOG,
+    RATES_DRAIN_TIMEOUT_SECS,
+    RATES_MAX_RANGE_DAYS,
+    RATES_MIGRATE_ON_START,
+    RATES_CACHE_ENTRIES,
+    RATES_QUEUE_BACKEND,
+    RATES_SQS_QUEUE_URL,
+    RATES_S3_BUCKET,
+    RATES_S3_DROP_PREFIX,
+    RATES_MAX_BATCH_BYTES,
+    RATES_MAX_CONCURRENT_UPLOADS,
+    RATES_WORKER_CONCURRENCY,
+    RATES_BATCH_LEASE_SECS,
+    RATES_BATCH_MAX_ATTEMPTS,
+    RATES_BATCH_RETRY_BASE_SECS,
+    RATES_BATCH_MAX_ERRORS,
+    RATES_WORKER_POLL_MS,
+    RATES_METRICS_NAMESPACE,
+    RATES_METRICS_DIMENSIONS,
+    RATES_EMF_ENDPOINT,
+    RATES_EMF_LOG_GROUP,
+];
+
+/// The setting named `name`, if the runtime reads one.
+pub fn find(name: &str) -> Option<&'static Setting> {
+    ALL.iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_upper_case_identifiers() {
+        for (i, s) in ALL.iter().enumerate() {
+            assert!(
+                !s.name.is_empty()
+                    && s.name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+                "{s}"
+            );
+            assert!(
+                ALL[i + 1..].iter().all(|o| o.name != s.name),
+                "{s} is listed twice"
+            );
+            assert!(
+                !s.meaning.is_empty() && !s.meaning.contains('\n'),
+                "{s}: one line"
+            );
+            assert_eq!(find(s.name), Some(s));
+        }
+        assert_eq!(find("RATES_NOPE"), None);
+    }
+}
