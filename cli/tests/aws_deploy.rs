@@ -808,3 +808,471 @@ fn image_tag_deploys_the_commit_ci_built() {
         .code(2)
         .stderr(says("`latest` is not a pinned image tag"));
 }
+
+/// A server-side apply by the test itself (`manager`, forced or not) through the API server.
+fn apply_as(w: &World, path: &str, manager: &str, force: bool, body: Value) -> (u16, Value) {
+    w.kube.request(
+        "PATCH",
+        &format!("{path}?fieldManager={manager}&force={force}"),
+        Some(&body),
+    )
+}
+
+/// The field set a manager owns in a live object's `metadata.managedFields` (FieldsV1).
+fn owned_by(object: &Value, manager: &str) -> Option<Value> {
+    object["metadata"]["managedFields"]
+        .as_array()?
+        .iter()
+        .find(|m| m["manager"] == manager)
+        .map(|m| m["fieldsV1"].clone())
+}
+
+#[test]
+fn the_api_server_refuses_fields_and_types_its_schema_does_not_declare() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    // A misspelled field in the api's container: the 1.32 schema has no `imagePulPolicy`.
+    let template = w.root().join("templates/k8s/40-api.yaml.j2");
+    let text = std::fs::read_to_string(&template).unwrap();
+    let typo = text.replacen(
+        "        - name: api\n",
+        "        - name: api\n          imagePulPolicy: Always\n",
+        1,
+    );
+    assert_ne!(text, typo, "the api container is where the test expects it");
+    std::fs::write(&template, typo).unwrap();
+    w.envctl()
+        .args(["up", "staging", "--yes", "--timeout", "20s"])
+        .assert()
+        .code(1)
+        .stderr(says(
+            "failed to create typed patch object (rates-staging/rates-api; apps/v1, Kind=Deployment): \
+             .spec.template.spec.containers[name=\"api\"].imagePulPolicy: field not declared in schema",
+        ));
+    assert!(w.kube.get("deployments", NS, "rates-api").is_none());
+
+    // Wrong types, as the typed conversion words them.
+    let (code, answer) = apply_as(
+        &w,
+        &format!("/api/v1/namespaces/{NS}/configmaps/typed"),
+        "kubectl",
+        false,
+        json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "typed" }, "data": { "RETRIES": 3 } }),
+    );
+    assert_eq!(code, 500, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(".data.RETRIES: expected string, got &value.valueUnstructured{Value:3}"),
+        "{answer}"
+    );
+    let (code, answer) = apply_as(
+        &w,
+        &format!("/apis/apps/v1/namespaces/{NS}/deployments/typed"),
+        "kubectl",
+        false,
+        json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "typed" },
+                "spec": { "replicas": "three" } }),
+    );
+    assert_eq!(code, 500, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(".spec.replicas: expected numeric (int or float), got string"),
+        "{answer}"
+    );
+    // Well typed but incomplete: the kind's validation names what is required.
+    let (code, answer) = apply_as(
+        &w,
+        &format!("/apis/apps/v1/namespaces/{NS}/deployments/typed"),
+        "kubectl",
+        false,
+        json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "typed" },
+                "spec": { "replicas": 1 } }),
+    );
+    assert_eq!(
+        (code, answer["reason"].as_str()),
+        (422, Some("Invalid")),
+        "{answer}"
+    );
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Deployment.apps \"typed\" is invalid: [spec.selector: Required value, spec.template: Required value]"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn server_side_apply_keeps_other_managers_fields_and_refuses_immutable_changes() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    up_json(&w, "staging");
+    let api = w.kube.get("deployments", NS, "rates-api").unwrap();
+    let envctl_fields = owned_by(&api, "envctl").expect("envctl's field set");
+    assert!(
+        envctl_fields["f:spec"]["f:template"]["f:spec"]["f:containers"]
+            .get("k:{\"name\":\"api\"}")
+            .is_some(),
+        "{envctl_fields}"
+    );
+    assert!(
+        envctl_fields["f:spec"].get("f:replicas").is_none(),
+        "the autoscaler owns replicas, not envctl: {envctl_fields}"
+    );
+
+    // The HorizontalPodAutoscaler scales the api (an update of the scale subresource).
+    w.kube.update_as(
+        "deployments",
+        NS,
+        "rates-api",
+        "kube-controller-manager",
+        Some("scale"),
+        |d| d["spec"]["replicas"] = json!(3),
+    );
+    // A new image rolls out; the autoscaler's replica count stays.
+    let sha = "9e107d9d372bb6826bd81d3542a419d6e0e5f3a1";
+    w.envctl()
+        .args([
+            "up",
+            "staging",
+            "--yes",
+            "--timeout",
+            "20s",
+            "--image-tag",
+            sha,
+        ])
+        .assert()
+        .success();
+    let api = w.kube.get("deployments", NS, "rates-api").unwrap();
+    assert!(
+        api["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .ends_with(sha),
+        "{api}"
+    );
+    assert_eq!(
+        api["spec"]["replicas"], 3,
+        "envctl's apply kept the autoscaler's replicas"
+    );
+    assert_eq!(
+        owned_by(&api, "kube-controller-manager"),
+        Some(json!({ "f:spec": { "f:replicas": {} } }))
+    );
+
+    // Another manager applying replicas conflicts with the autoscaler unless it forces.
+    let path = format!("/apis/apps/v1/namespaces/{NS}/deployments/rates-api");
+    let scale = json!({ "apiVersion": "apps/v1", "kind": "Deployment",
+                        "metadata": { "name": "rates-api", "namespace": NS }, "spec": { "replicas": 5 } });
+    let (code, answer) = apply_as(&w, &path, "kubectl", false, scale.clone());
+    assert_eq!(
+        (code, answer["reason"].as_str()),
+        (409, Some("Conflict")),
+        "{answer}"
+    );
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Apply failed with 1 conflict: conflict with \"kube-controller-manager\" with subresource \"scale\" using apps/v1 at ")
+            && message.ends_with(": .spec.replicas"),
+        "{message}"
+    );
+    let (code, answer) = apply_as(&w, &path, "kubectl", true, scale);
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["spec"]["replicas"], 5);
+    assert_eq!(
+        owned_by(&answer, "kube-controller-manager"),
+        None,
+        "forced: ownership moved"
+    );
+
+    // A Deployment's selector cannot change.
+    let (code, answer) = apply_as(
+        &w,
+        &path,
+        "kubectl",
+        true,
+        json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "rates-api", "namespace": NS },
+                "spec": { "selector": { "matchLabels": { "app.kubernetes.io/component": "other" } } } }),
+    );
+    assert_eq!(code, 422, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "Deployment.apps \"rates-api\" is invalid: spec.selector: Invalid value: v1.LabelSelector{...}: field is immutable"
+    );
+    // Nor a Service's cluster IP.
+    let (code, answer) = apply_as(
+        &w,
+        &format!("/api/v1/namespaces/{NS}/services/rates-api"),
+        "kubectl",
+        true,
+        json!({ "apiVersion": "v1", "kind": "Service", "metadata": { "name": "rates-api", "namespace": NS },
+                "spec": { "clusterIP": "10.0.0.10" } }),
+    );
+    assert_eq!(code, 422, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "Service \"rates-api\" is invalid: spec.clusterIPs[0]: Invalid value: []string{\"10.0.0.10\"}: may not change once set"
+    );
+
+    // A Job's pod template cannot change (the Job of this image: the earlier one was pruned)...
+    let job_name = w
+        .kube
+        .keys()
+        .into_iter()
+        .find(|(p, ns, _)| p == "jobs" && ns == NS)
+        .unwrap()
+        .2;
+    let job_path = format!("/apis/batch/v1/namespaces/{NS}/jobs/{job_name}");
+    let (code, answer) = apply_as(
+        &w,
+        &job_path,
+        "kubectl",
+        true,
+        json!({ "apiVersion": "batch/v1", "kind": "Job", "metadata": { "name": job_name, "namespace": NS },
+                "spec": { "template": { "spec": { "containers": [{ "name": "migrate", "args": ["migrate", "--dry-run"] }] } } } }),
+    );
+    assert_eq!(code, 422, "{answer}");
+    assert_eq!(
+        answer["message"],
+        format!("Job.batch \"{job_name}\" is invalid: spec.template: Invalid value: core.PodTemplateSpec{{...}}: field is immutable")
+    );
+    // ...so when the profile changes the migration Job but not its image (same name),
+    // envctl deletes the old Job and creates the new one.
+    w.edit_profile("staging", |doc| {
+        doc["runtime"]["worker"]["resources"] =
+            serde_yaml::from_str("{ cpu_request: 750m }").unwrap()
+    });
+    let requests_before = w.kube.requests().len();
+    let out = w
+        .envctl()
+        .args([
+            "up",
+            "staging",
+            "--yes",
+            "--output",
+            "json",
+            "--timeout",
+            "20s",
+            "--image-tag",
+            sha,
+        ])
+        .assert()
+        .success();
+    let report = json_lines(&out.get_output().stdout).last().unwrap()["up"].clone();
+    assert_eq!(report["migration"], "ran", "{report}");
+    let job = w
+        .kube
+        .get("jobs", NS, &job_name)
+        .expect("the same Job name");
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "750m"
+    );
+    let job_requests: Vec<String> = w.kube.requests()[requests_before..]
+        .iter()
+        .filter(|r| r.contains(&format!("/jobs/{job_name}")) && !r.starts_with("GET"))
+        .map(|r| r.split('?').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        job_requests,
+        [format!("DELETE {job_path}"), format!("PATCH {job_path}")]
+    );
+}
+
+#[test]
+fn server_side_apply_removes_what_a_manager_stops_applying_and_honours_immutable() {
+    let w = World::new();
+    w.kube.seed(
+        "namespaces",
+        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "ssa" } }),
+    );
+    let cm = |name: &str, extra: Value| {
+        let mut body = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": name, "namespace": "ssa" } });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let path = "/api/v1/namespaces/ssa/configmaps/shared";
+    let (code, _) = apply_as(
+        &w,
+        path,
+        "first",
+        false,
+        cm("shared", json!({ "data": { "a": "1", "b": "2" } })),
+    );
+    assert_eq!(code, 201);
+    let (code, _) = apply_as(
+        &w,
+        path,
+        "second",
+        false,
+        cm("shared", json!({ "data": { "c": "3" } })),
+    );
+    assert_eq!(code, 200);
+    // `first` no longer applies `b`: it goes; `second`'s `c` stays.
+    let (code, live) = apply_as(
+        &w,
+        path,
+        "first",
+        false,
+        cm("shared", json!({ "data": { "a": "1" } })),
+    );
+    assert_eq!(code, 200, "{live}");
+    assert_eq!(live["data"], json!({ "a": "1", "c": "3" }));
+    assert_eq!(
+        owned_by(&live, "first"),
+        Some(json!({ "f:data": { "f:a": {} } }))
+    );
+    assert_eq!(
+        owned_by(&live, "second"),
+        Some(json!({ "f:data": { "f:c": {} } }))
+    );
+    // The same apply again writes nothing.
+    let rv = live["metadata"]["resourceVersion"].clone();
+    let (_, again) = apply_as(
+        &w,
+        path,
+        "first",
+        false,
+        cm("shared", json!({ "data": { "a": "1" } })),
+    );
+    assert_eq!(again["metadata"]["resourceVersion"], rv);
+
+    // An immutable ConfigMap keeps its data.
+    let path = "/api/v1/namespaces/ssa/configmaps/frozen";
+    let (code, _) = apply_as(
+        &w,
+        path,
+        "first",
+        false,
+        cm("frozen", json!({ "immutable": true, "data": { "a": "1" } })),
+    );
+    assert_eq!(code, 201);
+    let (code, answer) = apply_as(
+        &w,
+        path,
+        "first",
+        false,
+        cm("frozen", json!({ "immutable": true, "data": { "a": "2" } })),
+    );
+    assert_eq!(code, 422, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "ConfigMap \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+    );
+    // Nothing is created in a namespace that does not exist.
+    let (code, answer) = apply_as(
+        &w,
+        "/api/v1/namespaces/nowhere/configmaps/x",
+        "first",
+        false,
+        json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "x" } }),
+    );
+    assert_eq!(
+        (code, answer["message"].as_str()),
+        (404, Some("namespaces \"nowhere\" not found"))
+    );
+}
+
+#[test]
+fn label_selectors_select_like_the_api_server() {
+    let w = World::new();
+    let pod = |name: &str, labels: Value| {
+        w.kube.seed(
+            "pods",
+            json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": name, "namespace": "sel", "labels": labels } }),
+        );
+    };
+    pod("api-web", json!({ "app": "api", "tier": "web" }));
+    pod("worker-batch", json!({ "app": "worker", "tier": "batch" }));
+    pod("api-only", json!({ "app": "api" }));
+    pod("bare", json!({}));
+    let select = |selector: &str| -> (u16, Value) {
+        let encoded: String = selector
+            .chars()
+            .map(|c| match c {
+                ' ' => "%20".to_string(),
+                '=' => "%3D".to_string(),
+                '!' => "%21".to_string(),
+                ',' => "%2C".to_string(),
+                '(' => "%28".to_string(),
+                ')' => "%29".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        w.kube.request(
+            "GET",
+            &format!("/api/v1/namespaces/sel/pods?labelSelector={encoded}"),
+            None,
+        )
+    };
+    for (selector, expected) in [
+        ("", vec!["api-only", "api-web", "bare", "worker-batch"]),
+        (
+            "app in (api,worker)",
+            vec!["api-only", "api-web", "worker-batch"],
+        ),
+        ("app notin (api)", vec!["bare", "worker-batch"]),
+        ("tier", vec!["api-web", "worker-batch"]),
+        ("!tier", vec!["api-only", "bare"]),
+        ("app!=api", vec!["bare", "worker-batch"]),
+        ("app==api,tier=web", vec!["api-web"]),
+        ("app in (api), !tier", vec!["api-only"]),
+        ("tier in (web, batch),app notin (worker)", vec!["api-web"]),
+    ] {
+        let (code, list) = select(selector);
+        assert_eq!(code, 200, "{selector}: {list}");
+        let mut names: Vec<&str> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, expected, "{selector}");
+    }
+    for (selector, message) in [
+        (
+            "app in api",
+            "unable to parse requirement: found 'api' expected: '('",
+        ),
+        (
+            "app api",
+            "unable to parse requirement: found 'api', expected: in, notin, =, ==, !=, gt, lt",
+        ),
+        (
+            "app in (api",
+            "unable to parse requirement: found '', expected: ',' or ')'",
+        ),
+        ("app=a,", "found '', expected: identifier after ','"),
+        (
+            "-app=a",
+            "unable to parse requirement: key: Invalid value: \"-app\"",
+        ),
+    ] {
+        let (code, answer) = select(selector);
+        assert_eq!(
+            (code, answer["reason"].as_str()),
+            (400, Some("BadRequest")),
+            "{selector}: {answer}"
+        );
+        assert!(
+            answer["message"].as_str().unwrap().starts_with(message),
+            "{selector}: {answer}"
+        );
+    }
+    let (code, answer) = w.kube.request(
+        "GET",
+        "/api/v1/namespaces/sel/events?fieldSelector=involvedObject.color%3Dred",
+        None,
+    );
+    assert_eq!(
+        (code, answer["message"].as_str()),
+        (400, Some("field label not supported: involvedObject.color"))
+    );
+}

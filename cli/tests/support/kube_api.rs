@@ -1,13 +1,27 @@
 //! TEST STAND-IN for a Kubernetes API server (no cluster can run on the test machines).
-//! It implements exactly what envctl's kube code uses, with real API shapes:
-//! discovery (`/api/v1`, `/apis/GROUP/VERSION`), get/list (label and field selectors),
-//! server-side apply (PATCH `application/apply-patch+yaml`), delete, pod logs, and
-//! verifies the EKS bearer token as EKS does: its SigV4 signature re-computed by botocore
-//! (verify_eks_token.py, not the crate that signed it) for the test credentials and a
-//! cluster this server is, and its age (EKS accepts a token for 15 minutes). Tiny "controllers" give Deployments, Jobs and
-//! Namespaces a status; a Deployment can be made stuck (a pod failing its readiness
-//! probe) and a Job can be made to fail. Apply replaces the object's content (no
-//! field-level merge): enough for one field manager, which is all envctl is.
+//! It implements what envctl's kube code uses, with real API shapes and the real API
+//! server's rules where envctl depends on them:
+//! - discovery (`/api/v1`, `/apis/GROUP/VERSION`); an add-on's kinds only once the add-on
+//!   is installed ([`KubeApi::install_controllers`], from the rendered root's output);
+//! - get/list with label selectors parsed like apimachinery's labels.Parse (set-based
+//!   forms included; unparseable: 400) and field selectors limited to the kind's fields;
+//! - server-side apply (PATCH `application/apply-patch+yaml`, kube_api/ssa.rs): built-in
+//!   kinds checked against the Kubernetes 1.32 OpenAPI schema (PyPI kubernetes-validate's,
+//!   kube_api/schema.rs) as the server's typed conversion does, field ownership per
+//!   manager in `metadata.managedFields` (FieldsV1), merging by the schema's list and map
+//!   types, removal of fields a manager stopped applying, 409 on conflicts unless
+//!   `force=true`, and the immutable fields envctl meets (a Job's selector and template, a
+//!   Deployment's selector, a Service's cluster IP, immutable ConfigMaps and Secrets);
+//! - delete, pod logs;
+//! - the EKS bearer token verified as EKS does: its SigV4 signature re-computed by
+//!   botocore (verify_eks_token.py, not the crate that signed it) for the test
+//!   credentials and a cluster this server is, and its age (EKS accepts a token for 15
+//!   minutes).
+//!
+//! Tiny "controllers" give Deployments, Jobs and Namespaces a status; a Deployment can be
+//! made stuck (a pod failing its readiness probe) and a Job can be made to fail.
+//! Add-on kinds (custom resources) have no schema here: they merge like
+//! structured-merge-diff's deduced type and are not validated.
 
 #![allow(dead_code)]
 
@@ -21,6 +35,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine as _;
 use serde_json::{json, Value};
+
+mod schema;
+mod selector;
+mod ssa;
+
+use ssa::{FieldSet, Manager, Path, Pe};
 
 struct Resource {
     group: &'static str,
@@ -182,10 +202,9 @@ fn served(store: &Store, group: &str) -> bool {
     !ADD_ON_GROUPS.contains(&group) || store.installed_groups.contains(group)
 }
 
-/// One stored object: what was applied (to tell no-op applies) and the live object.
+/// One stored object: the live object, its field owners in `metadata.managedFields`.
 #[derive(Clone)]
 struct Stored {
-    applied: Value,
     live: Value,
 }
 
@@ -219,6 +238,9 @@ pub struct Store {
     pub job_duration: std::time::Duration,
     /// Jobs still running: (namespace, name) -> when they finish.
     running_jobs: BTreeMap<(String, String), std::time::Instant>,
+    /// The bearer token of the tests' own requests ([`KubeApi::request`]): only this
+    /// process knows it, so envctl cannot use it.
+    test_token: String,
 }
 
 /// A running stand-in API server on 127.0.0.1.
@@ -231,7 +253,19 @@ pub struct KubeApi {
 
 impl KubeApi {
     pub fn start() -> KubeApi {
-        let store = Arc::new(Mutex::new(Store::default()));
+        // Loaded once per test process; a missing package fails here, in the test.
+        schema::get();
+        let store = Arc::new(Mutex::new(Store {
+            test_token: format!(
+                "test-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            ),
+            ..Store::default()
+        }));
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in API server");
         listener.set_nonblocking(true).unwrap();
@@ -290,13 +324,120 @@ impl KubeApi {
         store.resource_version += 1;
         let mut live = object.clone();
         live["metadata"]["resourceVersion"] = store.resource_version.to_string().into();
-        store.objects.insert(
-            (plural.into(), namespace, name),
-            Stored {
-                applied: object,
-                live,
-            },
+        store
+            .objects
+            .insert((plural.into(), namespace, name), Stored { live });
+    }
+
+    /// A write by another field manager (an Update, as a controller or `kubectl edit`
+    /// makes; `subresource` like "scale" for an autoscaler): `edit` changes the live
+    /// object, and the manager then owns what it changed, taken from whoever owned it.
+    pub fn update_as(
+        &self,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+        manager: &str,
+        subresource: Option<&str>,
+        edit: impl FnOnce(&mut Value),
+    ) {
+        let mut store = self.store.lock().unwrap();
+        let key = (plural.to_string(), namespace.to_string(), name.to_string());
+        let live = store
+            .objects
+            .get(&key)
+            .unwrap_or_else(|| panic!("no {plural} {namespace}/{name} to update"))
+            .live
+            .clone();
+        let r = RESOURCES.iter().find(|r| r.plural == plural).unwrap();
+        let s = schema::get();
+        let schema = s.kind(r.group, r.version, r.kind);
+        let mut managers = ssa::managers_of(&live);
+        let old = without_managed_fields(&live);
+        let mut new = old.clone();
+        edit(&mut new);
+        let cmp = ssa::compare(
+            &ssa::entries(s, &old, schema),
+            &ssa::entries(s, &new, schema),
         );
+        let taken: FieldSet = cmp.added.union(&cmp.modified).cloned().collect();
+        let now = now();
+        let mut found = false;
+        for m in managers.iter_mut() {
+            if m.same(manager, "Update", subresource) {
+                found = true;
+                m.set = m
+                    .set
+                    .difference(&cmp.removed)
+                    .cloned()
+                    .collect::<FieldSet>()
+                    .union(&taken)
+                    .filter(|p| !ignored_path(p))
+                    .cloned()
+                    .collect();
+                m.time = now.clone();
+            } else {
+                m.set
+                    .retain(|p| !taken.contains(p) && !cmp.removed.contains(p));
+            }
+        }
+        if !found {
+            managers.push(Manager {
+                manager: manager.to_string(),
+                operation: "Update".into(),
+                api_version: api_version_of(r),
+                subresource: subresource.map(str::to_string),
+                time: now,
+                set: taken.into_iter().filter(|p| !ignored_path(p)).collect(),
+            });
+        }
+        managers.retain(|m| !m.set.is_empty());
+        store.resource_version += 1;
+        let rv = store.resource_version;
+        if new["spec"] != old["spec"] {
+            let generation = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            new["metadata"]["generation"] = generation.into();
+        }
+        new["metadata"]["resourceVersion"] = rv.to_string().into();
+        new["metadata"]["managedFields"] = ssa::managed_fields(&managers);
+        store.objects.insert(key, Stored { live: new });
+    }
+
+    /// A request of the test itself (not envctl's), over HTTP like any client: returns
+    /// the status code and the JSON answer. PATCH bodies go as server-side apply.
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.url());
+        let token = self.store.lock().unwrap().test_token.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = reqwest::Client::new();
+            let mut req = client
+                .request(method.parse().unwrap(), &url)
+                .bearer_auth(&token);
+            if let Some(body) = body {
+                let content_type = if method == "PATCH" {
+                    "application/apply-patch+yaml"
+                } else {
+                    "application/json"
+                };
+                req = req
+                    .header("content-type", content_type)
+                    .body(body.to_string());
+            }
+            let resp = req
+                .send()
+                .await
+                .expect("request to the stand-in API server");
+            let code = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            (
+                code,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
     }
 
     /// Sets a field of a live object's status (e.g. an Ingress's load balancer).
@@ -426,6 +567,9 @@ fn check_token(store: &mut Store, headers: &HeaderMap) -> Result<(), String> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or("no bearer token")?
         .to_string();
+    if token == store.test_token {
+        return Ok(());
+    }
     let encoded = token
         .strip_prefix("k8s-aws-v1.")
         .ok_or("not an EKS token")?;
@@ -543,36 +687,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn matches_selectors(object: &Value, labels: Option<&String>, fields: Option<&String>) -> bool {
-    for term in labels
-        .map(|s| s.split(',').collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        let Some((k, v)) = term.split_once('=') else {
-            continue;
-        };
-        if object["metadata"]["labels"][k].as_str() != Some(v) {
-            return false;
-        }
-    }
-    for term in fields
-        .map(|s| s.split(',').collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        let Some((k, v)) = term.split_once('=') else {
-            continue;
-        };
-        let mut at = object;
-        for part in k.split('.') {
-            at = &at[part];
-        }
-        if at.as_str() != Some(v) {
-            return false;
-        }
-    }
-    true
-}
-
 async fn handle(
     State(store): State<Arc<Mutex<Store>>>,
     method: Method,
@@ -653,6 +767,19 @@ async fn handle(
     let q = query(&uri);
     match (method, &target.name, target.sub.as_deref()) {
         (Method::GET, None, _) => {
+            let labels = match selector::parse_labels(
+                q.get("labelSelector").map(String::as_str).unwrap_or(""),
+            ) {
+                Ok(labels) => labels,
+                Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", e),
+            };
+            let fields = match selector::parse_fields(
+                q.get("fieldSelector").map(String::as_str).unwrap_or(""),
+                r.kind,
+            ) {
+                Ok(fields) => fields,
+                Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", e),
+            };
             let items: Vec<Value> = store
                 .objects
                 .iter()
@@ -660,7 +787,10 @@ async fn handle(
                     plural == r.plural && target.namespace.as_ref().is_none_or(|n| n == ns)
                 })
                 .map(|(_, s)| s.live.clone())
-                .filter(|o| matches_selectors(o, q.get("labelSelector"), q.get("fieldSelector")))
+                .filter(|o| {
+                    selector::matches(&labels, &o["metadata"]["labels"])
+                        && selector::fields_match(&fields, o)
+                })
                 .collect();
             axum::Json(json!({
                 "kind": format!("{}List", r.kind), "apiVersion": api_version,
@@ -710,13 +840,24 @@ async fn handle(
                     format!("only server-side apply is served here, not {content_type}"),
                 );
             }
-            if q.get("fieldManager").map(String::as_str) != Some("envctl") {
+            let Some(manager) = q.get("fieldManager").filter(|m| !m.is_empty()) else {
                 return status(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "Invalid",
-                    "fieldManager is required for apply".into(),
+                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into(),
                 );
-            }
+            };
+            let force = match q.get("force").map(String::as_str) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return status(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        format!("force: invalid boolean {other:?}"),
+                    )
+                }
+            };
             let Ok(applied) = serde_json::from_slice::<Value>(&body) else {
                 return status(
                     StatusCode::BAD_REQUEST,
@@ -738,54 +879,8 @@ async fn handle(
             } else {
                 String::new()
             };
-            let key = (r.plural.to_string(), ns.clone(), name.clone());
-            let previous = store.objects.get(&key).cloned();
-            if let Some(prev) = &previous {
-                if prev.applied == applied {
-                    return axum::Json(prev.live.clone()).into_response();
-                }
-            }
-            store.resource_version += 1;
-            let rv = store.resource_version;
-            let mut live = applied.clone();
-            let generation = match &previous {
-                Some(p) if p.applied["spec"] == applied["spec"] => {
-                    p.live["metadata"]["generation"].as_i64().unwrap_or(1)
-                }
-                Some(p) => p.live["metadata"]["generation"].as_i64().unwrap_or(1) + 1,
-                None => 1,
-            };
-            let meta = &mut live["metadata"];
-            meta["resourceVersion"] = rv.to_string().into();
-            meta["generation"] = generation.into();
-            meta["uid"] = previous
-                .as_ref()
-                .map(|p| p.live["metadata"]["uid"].clone())
-                .unwrap_or_else(|| format!("uid-{rv}").into());
-            meta["creationTimestamp"] = "2026-11-21T13:00:00Z".into();
-            if r.namespaced {
-                meta["namespace"] = ns.clone().into();
-            }
-            if let Some(prev) = &previous {
-                live["status"] = prev.live["status"].clone();
-            }
-            controllers(&mut store, r.kind, &ns, name, &mut live);
-            store.objects.insert(
-                key,
-                Stored {
-                    applied,
-                    live: live.clone(),
-                },
-            );
-            (
-                if previous.is_some() {
-                    StatusCode::OK
-                } else {
-                    StatusCode::CREATED
-                },
-                axum::Json(live),
-            )
-                .into_response()
+            let manager = manager.clone();
+            apply(&mut store, r, &ns, name, &manager, force, applied)
         }
         (Method::DELETE, Some(name), None) => {
             let ns = target.namespace.clone().unwrap_or_default();
@@ -810,6 +905,430 @@ async fn handle(
             format!("{method} is not served here"),
         ),
     }
+}
+
+fn api_version_of(r: &Resource) -> String {
+    if r.group.is_empty() {
+        r.version.to_string()
+    } else {
+        format!("{}/{}", r.group, r.version)
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn without_managed_fields(object: &Value) -> Value {
+    let mut object = object.clone();
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        meta.remove("managedFields");
+    }
+    object
+}
+
+/// Fields no manager owns: identity and what the server sets (fieldmanager's stripMeta),
+/// and status, which the main resource resets (it has its own subresource).
+fn ignored_path(path: &Path) -> bool {
+    let field = |i: usize| match path.get(i) {
+        Some(Pe::Field(f)) => f.as_str(),
+        _ => "",
+    };
+    match field(0) {
+        "apiVersion" | "kind" | "status" => true,
+        "metadata" => matches!(
+            field(1),
+            "name"
+                | "namespace"
+                | "uid"
+                | "resourceVersion"
+                | "generation"
+                | "creationTimestamp"
+                | "managedFields"
+                | "selfLink"
+                | "deletionTimestamp"
+        ),
+        _ => false,
+    }
+}
+
+/// `Kind.group` as the API server names a kind in its messages.
+fn qualified_kind(r: &Resource) -> String {
+    if r.group.is_empty() {
+        r.kind.to_string()
+    } else {
+        format!("{}.{}", r.kind, r.group)
+    }
+}
+
+/// 422 Invalid with the API server's aggregated message (`[a, b]` for several errors).
+fn invalid(r: &Resource, name: &str, errors: Vec<(String, String)>) -> Response {
+    let messages: Vec<String> = errors.iter().map(|(_, m)| m.clone()).collect();
+    let message = if messages.len() == 1 {
+        messages[0].clone()
+    } else {
+        format!("[{}]", messages.join(", "))
+    };
+    let causes: Vec<Value> = errors
+        .iter()
+        .map(|(field, m)| json!({ "reason": "FieldValueInvalid", "message": m, "field": field }))
+        .collect();
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        axum::Json(json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("{} {name:?} is invalid: {message}", qualified_kind(r)),
+            "reason": "Invalid",
+            "details": { "name": name, "group": r.group, "kind": r.kind, "causes": causes },
+            "code": 422
+        })),
+    )
+        .into_response()
+}
+
+/// What the server fills in on a write (its defaulting and the create strategies that
+/// envctl's later applies meet): a Deployment's replicas, a Service's cluster IP, a Job's
+/// generated selector and the labels it puts on the Job's pods.
+fn defaults(kind: &str, name: &str, uid: &str, rv: u64, created: bool, object: &mut Value) {
+    match kind {
+        "Deployment" if object["spec"]["replicas"].is_null() => {
+            object["spec"]["replicas"] = 1.into();
+        }
+        "Service" if created => {
+            let spec = &mut object["spec"];
+            if spec["type"] != "ExternalName" && spec["clusterIP"].as_str().unwrap_or("").is_empty()
+            {
+                let ip = format!("10.100.{}.{}", (rv / 250) % 250, rv % 250 + 1);
+                spec["clusterIP"] = ip.clone().into();
+                spec["clusterIPs"] = json!([ip]);
+            } else if spec["clusterIPs"].is_null() && spec["clusterIP"].is_string() {
+                spec["clusterIPs"] = json!([spec["clusterIP"].clone()]);
+            }
+        }
+        "Job" if created && object["spec"]["manualSelector"] != true => {
+            let labels = &mut object["spec"]["template"]["metadata"]["labels"];
+            if !labels.is_object() {
+                *labels = json!({});
+            }
+            for (k, v) in [
+                ("batch.kubernetes.io/controller-uid", uid),
+                ("batch.kubernetes.io/job-name", name),
+                ("controller-uid", uid),
+                ("job-name", name),
+            ] {
+                labels[k] = v.into();
+            }
+            object["spec"]["selector"] =
+                json!({ "matchLabels": { "batch.kubernetes.io/controller-uid": uid } });
+        }
+        _ => {}
+    }
+}
+
+/// The update validation of the fields envctl's objects have that cannot change
+/// (apps/batch/core validation's messages).
+fn immutable_errors(kind: &str, old: &Value, new: &Value) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let immutable = |errors: &mut Vec<(String, String)>, field: &str, go_type: &str| {
+        let path: Vec<&str> = field.split('.').collect();
+        let (mut a, mut b) = (old, new);
+        for p in &path {
+            a = &a[*p];
+            b = &b[*p];
+        }
+        if a != b {
+            errors.push((
+                field.to_string(),
+                format!("{field}: Invalid value: {go_type}{{...}}: field is immutable"),
+            ));
+        }
+    };
+    match kind {
+        "Job" => {
+            immutable(&mut errors, "spec.selector", "v1.LabelSelector");
+            immutable(&mut errors, "spec.template", "core.PodTemplateSpec");
+        }
+        "Deployment" => immutable(&mut errors, "spec.selector", "v1.LabelSelector"),
+        "Service" => {
+            let before = old["spec"]["clusterIP"].as_str().unwrap_or("");
+            let after = new["spec"]["clusterIP"].as_str().unwrap_or("");
+            if !before.is_empty() && before != after {
+                errors.push((
+                    "spec.clusterIPs[0]".into(),
+                    format!(
+                        "spec.clusterIPs[0]: Invalid value: []string{{{after:?}}}: may not change once set"
+                    ),
+                ));
+            }
+        }
+        "ConfigMap" | "Secret" => {
+            if kind == "Secret" && old["type"] != new["type"] && !old["type"].is_null() {
+                errors.push((
+                    "type".into(),
+                    format!("type: Invalid value: {}: field is immutable", new["type"]),
+                ));
+            }
+            if old["immutable"] == true {
+                let forbidden = "Forbidden: field is immutable when `immutable` is set";
+                if new["immutable"] != true {
+                    errors.push(("immutable".into(), format!("immutable: {forbidden}")));
+                }
+                for field in ["data", "binaryData"] {
+                    let empty =
+                        |v: &Value| v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
+                    if old[field] != new[field] && !(empty(&old[field]) && empty(&new[field])) {
+                        errors.push((field.into(), format!("{field}: {forbidden}")));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    errors
+}
+
+/// Server-side apply of `applied` by `manager` (structured-merge-diff's Apply, then the
+/// kind's update validation), answering as the API server does.
+fn apply(
+    store: &mut Store,
+    r: &'static Resource,
+    ns: &str,
+    name: &str,
+    manager: &str,
+    force: bool,
+    applied: Value,
+) -> Response {
+    let s = schema::get();
+    let schema = s.kind(r.group, r.version, r.kind);
+    let api_version = api_version_of(r);
+    if let Some(schema) = schema {
+        // The typed conversion of the patch: what the server answers (a 500 without a
+        // reason, kubernetes/kubernetes#122480) for unknown fields and wrong types.
+        let errors = ssa::type_errors(s, &applied, schema);
+        if !errors.is_empty() {
+            let detail = if errors.len() == 1 {
+                errors[0].clone()
+            } else {
+                format!("errors:\n  {}", errors.join("\n  "))
+            };
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": format!(
+                        "failed to create typed patch object ({ns}/{name}; {}/{}, Kind={}): {detail}",
+                        r.group, r.version, r.kind
+                    ),
+                    "code": 500
+                })),
+            )
+                .into_response();
+        }
+    }
+    if r.namespaced
+        && !store
+            .objects
+            .contains_key(&("namespaces".into(), String::new(), ns.to_string()))
+    {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("namespaces {ns:?} not found"),
+        );
+    }
+    let key = (r.plural.to_string(), ns.to_string(), name.to_string());
+    let previous = store.objects.get(&key).map(|s| s.live.clone());
+    let created = previous.is_none();
+    let old = match &previous {
+        Some(live) => without_managed_fields(live),
+        None => {
+            let mut fresh =
+                json!({ "apiVersion": api_version, "kind": r.kind, "metadata": { "name": name } });
+            if r.namespaced {
+                fresh["metadata"]["namespace"] = ns.into();
+            }
+            fresh
+        }
+    };
+    let mut managers = previous.as_ref().map(ssa::managers_of).unwrap_or_default();
+    let before: Vec<(String, FieldSet)> = managers
+        .iter()
+        .map(|m| (m.manager.clone(), m.set.clone()))
+        .collect();
+
+    // The configuration: status is not the main resource's to set.
+    let mut config = applied;
+    if let Some(obj) = config.as_object_mut() {
+        obj.remove("status");
+    }
+    if r.namespaced {
+        config["metadata"]["namespace"] = ns.into();
+    }
+    let mut merged = ssa::merge(s, &old, &config, schema);
+    let new_set: FieldSet = ssa::entries(s, &config, schema)
+        .into_keys()
+        .filter(|p| !ignored_path(p))
+        .collect();
+    let last_set = match managers.iter_mut().find(|m| m.same(manager, "Apply", None)) {
+        Some(m) => std::mem::replace(&mut m.set, new_set.clone()),
+        None => {
+            managers.push(Manager {
+                manager: manager.to_string(),
+                operation: "Apply".into(),
+                api_version: api_version.clone(),
+                subresource: None,
+                time: now(),
+                set: new_set.clone(),
+            });
+            FieldSet::new()
+        }
+    };
+    // Fields this manager applied before and no longer does go, unless someone owns them.
+    let owned: FieldSet = managers
+        .iter()
+        .flat_map(|m| m.set.iter().cloned())
+        .collect();
+    for path in last_set.difference(&new_set) {
+        if !ssa::owns_within(&owned, path) {
+            ssa::remove(s, &mut merged, schema, path);
+        }
+    }
+    store.resource_version += 1;
+    let rv = store.resource_version;
+    let uid = old["metadata"]["uid"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("uid-{rv}"));
+    defaults(r.kind, name, &uid, rv, created, &mut merged);
+
+    // Conflicts: fields another manager owns that this apply changes.
+    let cmp = ssa::compare(
+        &ssa::entries(s, &old, schema),
+        &ssa::entries(s, &merged, schema),
+    );
+    let changed: FieldSet = cmp.added.union(&cmp.modified).cloned().collect();
+    let mut conflicts: Vec<(String, String)> = Vec::new();
+    for m in managers.iter_mut() {
+        if m.same(manager, "Apply", None) {
+            continue;
+        }
+        let lost: FieldSet = m.set.intersection(&changed).cloned().collect();
+        for path in &lost {
+            conflicts.push((m.describe(), ssa::path_string(path)));
+        }
+        m.set
+            .retain(|p| !lost.contains(p) && !cmp.removed.contains(p));
+    }
+    if !conflicts.is_empty() && !force {
+        store.resource_version -= 1;
+        return conflict(r, name, &conflicts);
+    }
+    managers.retain(|m| !m.set.is_empty());
+
+    if let Some(prev) = &previous {
+        let errors = immutable_errors(r.kind, prev, &merged);
+        if !errors.is_empty() {
+            store.resource_version -= 1;
+            return invalid(r, name, errors);
+        }
+    }
+    if let Some(schema) = schema {
+        let missing = ssa::missing_required(s, &merged, schema);
+        if !missing.is_empty() {
+            store.resource_version -= 1;
+            let errors = missing
+                .into_iter()
+                .map(|m| (m.split(':').next().unwrap_or_default().to_string(), m))
+                .collect();
+            return invalid(r, name, errors);
+        }
+    }
+    let after: Vec<(String, FieldSet)> = managers
+        .iter()
+        .map(|m| (m.manager.clone(), m.set.clone()))
+        .collect();
+    if let Some(prev) = &previous {
+        if merged == old && after == before {
+            // Nothing changed: no write, the same resourceVersion.
+            store.resource_version -= 1;
+            return axum::Json(prev.clone()).into_response();
+        }
+    }
+    let now = now();
+    for m in managers.iter_mut() {
+        if !before
+            .iter()
+            .any(|(n, set)| n == &m.manager && set == &m.set)
+        {
+            m.time = now.clone();
+        }
+    }
+    let generation = match &previous {
+        Some(_) if old["spec"] == merged["spec"] => {
+            old["metadata"]["generation"].as_i64().unwrap_or(1)
+        }
+        Some(_) => old["metadata"]["generation"].as_i64().unwrap_or(1) + 1,
+        None => 1,
+    };
+    let mut live = merged;
+    let meta = &mut live["metadata"];
+    meta["resourceVersion"] = rv.to_string().into();
+    meta["generation"] = generation.into();
+    meta["uid"] = uid.into();
+    if created {
+        meta["creationTimestamp"] = now.into();
+    }
+    meta["managedFields"] = ssa::managed_fields(&managers);
+    controllers(store, r.kind, ns, name, &mut live);
+    store.objects.insert(key, Stored { live: live.clone() });
+    (
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        axum::Json(live),
+    )
+        .into_response()
+}
+
+/// 409 Conflict, worded like the API server's (fieldmanager's NewConflictError).
+fn conflict(r: &Resource, name: &str, conflicts: &[(String, String)]) -> Response {
+    let message = if conflicts.len() == 1 {
+        format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            conflicts[0].0, conflicts[0].1
+        )
+    } else {
+        let mut by_manager: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (m, p) in conflicts {
+            by_manager.entry(m).or_default().push(p);
+        }
+        let mut lines = Vec::new();
+        for (m, paths) in by_manager {
+            lines.push(format!("conflicts with {m}:"));
+            lines.extend(paths.iter().map(|p| format!("- {p}")));
+        }
+        format!(
+            "Apply failed with {} conflicts: {}",
+            conflicts.len(),
+            lines.join("\n")
+        )
+    };
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|(m, p)| json!({ "reason": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": p }))
+        .collect();
+    (
+        StatusCode::CONFLICT,
+        axum::Json(json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": "Conflict",
+            "details": { "name": name, "group": r.group, "kind": r.plural, "causes": causes },
+            "code": 409
+        })),
+    )
+        .into_response()
 }
 
 /// What the cluster's controllers would do right after an apply.
@@ -931,8 +1450,6 @@ fn complete_job(store: &mut Store, ns: &str, name: &str, live: &mut Value) {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            live["spec"]["selector"] =
-                json!({ "matchLabels": { "batch.kubernetes.io/controller-uid": uid } });
             let pod = format!("{name}-abcde");
             let failing = store.failing_jobs.contains(name) || store.failing_jobs.contains("*");
             store_object(
@@ -970,11 +1487,7 @@ fn store_object(store: &mut Store, plural: &str, ns: &str, name: &str, object: V
     store.resource_version += 1;
     let mut live = object.clone();
     live["metadata"]["resourceVersion"] = store.resource_version.to_string().into();
-    store.objects.insert(
-        (plural.into(), ns.into(), name.into()),
-        Stored {
-            applied: object,
-            live,
-        },
-    );
+    store
+        .objects
+        .insert((plural.into(), ns.into(), name.into()), Stored { live });
 }
