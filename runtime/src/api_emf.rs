@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
+use rates_contract::metrics::{API_5XX_ERRORS, API_LATENCY, API_REQUESTS};
+use rates_contract::routes;
 use serde_json::{json, Map};
 use tokio_util::sync::CancellationToken;
 
@@ -26,8 +28,6 @@ use crate::batch::emf::{Emf, EmfMetric, EmfSeries, MAX_SERIES_VALUES};
 pub const INTERVAL: Duration = Duration::from_secs(60);
 /// Latency samples kept per interval.
 pub const MAX_SAMPLES: usize = 1000;
-/// Routes that are not client traffic.
-const NOT_API: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 #[derive(Default)]
 struct Window {
@@ -54,7 +54,8 @@ impl ApiEmf {
 
     /// Counts one answered request (`route` is the path template, or `unmatched`).
     pub fn record(&self, route: &str, status: u16, latency_ms: f64) {
-        if NOT_API.contains(&route) {
+        // Probes and scrapes (the contract's probe routes) are not client traffic.
+        if routes::is_probe(route) {
             return;
         }
         let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
@@ -89,22 +90,19 @@ impl ApiEmf {
         };
         let counts = [
             EmfMetric {
-                name: "ApiRequests",
+                metric: &API_REQUESTS,
                 value: window.requests as f64,
-                unit: "Count",
             },
             EmfMetric {
-                name: "Api5xxErrors",
+                metric: &API_5XX_ERRORS,
                 value: window.errors_5xx as f64,
-                unit: "Count",
             },
         ];
         let first: Vec<EmfSeries<'_>> = chunks
             .next()
             .map(|values| EmfSeries {
-                name: "ApiLatency",
+                metric: &API_LATENCY,
                 values,
-                unit: "Milliseconds",
             })
             .into_iter()
             .collect();
@@ -113,9 +111,8 @@ impl ApiEmf {
             self.emf.emit_with_series(
                 &[],
                 &[EmfSeries {
-                    name: "ApiLatency",
+                    metric: &API_LATENCY,
                     values,
-                    unit: "Milliseconds",
                 }],
                 props(i + 2),
             );

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use rates_contract::settings::{self as s, Setting};
+
 use crate::error::{Error, Result};
 
 /// Everything the runtime reads from its environment. Add fields here (with a
@@ -51,63 +53,71 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
         let env = Env(&lookup);
         let config = Config {
-            database_url: env.required_url("DATABASE_URL")?,
-            database_read_url: env.optional_url("DATABASE_READ_URL")?,
-            database_ca_file: env.ca_file("RATES_DATABASE_CA_FILE")?,
-            database_iam_auth: env.boolean("RATES_DATABASE_IAM_AUTH", false)?,
-            bind: env.parsed("RATES_BIND", "0.0.0.0:8080".parse().expect("valid default"))?,
-            db_pool_size: env.positive("RATES_DB_POOL_SIZE", 10)?,
-            read_pool_size: env.positive("RATES_READ_POOL_SIZE", 10)?,
-            log: env.string("RATES_LOG", "info"),
-            drain_timeout: Duration::from_secs(env.parsed("RATES_DRAIN_TIMEOUT_SECS", 30u64)?),
-            max_range_days: env.positive("RATES_MAX_RANGE_DAYS", 366)?,
-            migrate_on_start: env.boolean("RATES_MIGRATE_ON_START", false)?,
-            cache_entries: env.parsed("RATES_CACHE_ENTRIES", 10_000usize)?,
+            database_url: env.required_url(s::DATABASE_URL)?,
+            database_read_url: env.optional_url(s::DATABASE_READ_URL)?,
+            database_ca_file: env.ca_file(s::RATES_DATABASE_CA_FILE)?,
+            database_iam_auth: env.boolean(s::RATES_DATABASE_IAM_AUTH)?,
+            bind: env.parsed(s::RATES_BIND)?,
+            db_pool_size: env.positive(s::RATES_DB_POOL_SIZE)?,
+            read_pool_size: env.positive(s::RATES_READ_POOL_SIZE)?,
+            log: env.string(s::RATES_LOG),
+            drain_timeout: Duration::from_secs(env.parsed(s::RATES_DRAIN_TIMEOUT_SECS)?),
+            max_range_days: env.positive(s::RATES_MAX_RANGE_DAYS)?,
+            migrate_on_start: env.boolean(s::RATES_MIGRATE_ON_START)?,
+            cache_entries: env.parsed(s::RATES_CACHE_ENTRIES)?,
             batch: crate::batch::BatchSettings::from_env(&env)?,
         };
-        tracing_subscriber::EnvFilter::try_new(&config.log)
-            .map_err(|e| Error::config("RATES_LOG", format!("not a valid log filter: {e}")))?;
+        tracing_subscriber::EnvFilter::try_new(&config.log).map_err(|e| {
+            Error::config(s::RATES_LOG.name, format!("not a valid log filter: {e}"))
+        })?;
         Ok(config)
     }
 }
 
-/// Typed access to variables, with errors that name the variable.
+/// Typed access to the contract's settings ([`rates_contract::settings`]): each is read by
+/// its contract name, and a missing one falls back to the contract's default text, parsed
+/// like a given value, so name and default are written only in the contract. Errors name
+/// the variable.
 pub struct Env<'a>(pub &'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
     /// The value, or None when unset or empty (an empty variable counts as unset).
-    pub fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).filter(|v| !v.trim().is_empty())
+    pub fn get(&self, setting: Setting) -> Option<String> {
+        (self.0)(setting.name).filter(|v| !v.trim().is_empty())
     }
 
-    pub fn string(&self, name: &str, default: &str) -> String {
-        self.get(name).unwrap_or_else(|| default.to_string())
+    /// The value, else the contract's default (empty when it has none).
+    pub fn string(&self, setting: Setting) -> String {
+        self.get(setting)
+            .unwrap_or_else(|| setting.default.value().unwrap_or_default().to_string())
     }
 
-    pub fn required(&self, name: &'static str) -> Result<String> {
-        self.get(name)
-            .ok_or_else(|| Error::config(name, "is required but not set"))
+    /// The value; an error naming the variable when it is not given.
+    pub fn required(&self, setting: Setting) -> Result<String> {
+        self.get(setting)
+            .ok_or_else(|| Error::config(setting.name, "is required but not set"))
     }
 
-    pub fn required_url(&self, name: &'static str) -> Result<String> {
-        let value = self.required(name)?;
-        check_postgres_url(name, &value)?;
+    pub fn required_url(&self, setting: Setting) -> Result<String> {
+        let value = self.required(setting)?;
+        check_postgres_url(setting.name, &value)?;
         Ok(value)
     }
 
-    pub fn optional_url(&self, name: &'static str) -> Result<Option<String>> {
-        match self.get(name) {
+    pub fn optional_url(&self, setting: Setting) -> Result<Option<String>> {
+        match self.get(setting) {
             None => Ok(None),
             Some(value) => {
-                check_postgres_url(name, &value)?;
+                check_postgres_url(setting.name, &value)?;
                 Ok(Some(value))
             }
         }
     }
 
     /// A PEM file of CA certificates that exists and holds at least one certificate.
-    pub fn ca_file(&self, name: &'static str) -> Result<Option<std::path::PathBuf>> {
-        let Some(path) = self.get(name) else {
+    pub fn ca_file(&self, setting: Setting) -> Result<Option<std::path::PathBuf>> {
+        let name = setting.name;
+        let Some(path) = self.get(setting) else {
             return Ok(None);
         };
         let text = std::fs::read_to_string(&path)
@@ -121,41 +131,48 @@ impl Env<'_> {
         Ok(Some(path.into()))
     }
 
-    pub fn parsed<T>(&self, name: &'static str, default: T) -> Result<T>
+    /// The value or the contract's default, parsed.
+    pub fn parsed<T>(&self, setting: Setting) -> Result<T>
     where
         T: FromStr,
         T::Err: std::fmt::Display,
     {
-        match self.get(name) {
-            None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e| {
-                Error::config(
-                    name,
-                    format!("`{raw}` is not a valid {}: {e}", type_label::<T>()),
-                )
-            }),
-        }
+        let raw = match self.get(setting) {
+            Some(raw) => raw,
+            None => setting
+                .default
+                .value()
+                .ok_or_else(|| Error::config(setting.name, "is required but not set"))?
+                .to_string(),
+        };
+        raw.trim().parse().map_err(|e| {
+            Error::config(
+                setting.name,
+                format!("`{raw}` is not a valid {}: {e}", type_label::<T>()),
+            )
+        })
     }
 
-    pub fn positive(&self, name: &'static str, default: u32) -> Result<u32> {
-        let value: u32 = self.parsed(name, default)?;
+    pub fn positive(&self, setting: Setting) -> Result<u32> {
+        let value: u32 = self.parsed(setting)?;
         if value == 0 {
-            return Err(Error::config(name, "must be at least 1"));
+            return Err(Error::config(setting.name, "must be at least 1"));
         }
         Ok(value)
     }
 
-    pub fn boolean(&self, name: &'static str, default: bool) -> Result<bool> {
-        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) => match v.as_str() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(Error::config(
-                    name,
-                    format!("`{v}` is not a boolean (use true or false)"),
-                )),
-            },
+    pub fn boolean(&self, setting: Setting) -> Result<bool> {
+        let raw = self
+            .get(setting)
+            .or_else(|| setting.default.value().map(str::to_string))
+            .unwrap_or_default();
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" | "" => Ok(false),
+            v => Err(Error::config(
+                setting.name,
+                format!("`{v}` is not a boolean (use true or false)"),
+            )),
         }
     }
 }
@@ -207,6 +224,53 @@ mod tests {
         assert_eq!(c.drain_timeout, Duration::from_secs(30));
         assert!(c.database_read_url.is_none());
         assert!(!c.migrate_on_start);
+    }
+
+    /// The configuration reads every setting of the contract by its name and nothing else
+    /// (AWS_REGION is read by the AWS SDK), and every contract default parses.
+    #[test]
+    fn reads_exactly_the_contracts_settings() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let given: HashMap<&str, &str> = HashMap::from([
+            ("DATABASE_URL", "postgres://u@localhost/db"),
+            // The sqs backend and the agent endpoint make their dependent settings read.
+            ("RATES_QUEUE_BACKEND", "sqs"),
+            ("RATES_SQS_QUEUE_URL", "http://q"),
+            ("RATES_S3_BUCKET", "b"),
+            ("RATES_EMF_ENDPOINT", "tcp://127.0.0.1:25888"),
+        ]);
+        Config::from_lookup(|name| {
+            read.borrow_mut().insert(name.to_string());
+            given.get(name).map(|v| v.to_string())
+        })
+        .unwrap();
+        let contract: std::collections::BTreeSet<String> = s::ALL
+            .iter()
+            .filter(|setting| setting.name != s::AWS_REGION.name)
+            .map(|setting| setting.name.to_string())
+            .collect();
+        assert_eq!(
+            read.into_inner(),
+            contract,
+            "the variables Config reads (left) vs the contract's settings (right)"
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_contracts() {
+        let c = load(&[("DATABASE_URL", "postgres://u@localhost/db")]).unwrap();
+        let default = |setting: Setting| setting.default.value().unwrap();
+        assert_eq!(c.bind.to_string(), default(s::RATES_BIND));
+        assert_eq!(c.log, default(s::RATES_LOG));
+        assert_eq!(c.cache_entries.to_string(), default(s::RATES_CACHE_ENTRIES));
+        assert_eq!(
+            c.batch.max_batch_bytes.to_string(),
+            default(s::RATES_MAX_BATCH_BYTES)
+        );
+        assert_eq!(
+            c.batch.metrics_namespace,
+            default(s::RATES_METRICS_NAMESPACE)
+        );
     }
 
     #[test]

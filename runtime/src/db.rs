@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rates_contract::settings::{DATABASE_READ_URL, DATABASE_URL};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{Connection, PgPool};
 
@@ -33,13 +34,13 @@ impl Db {
         let (primary, primary_options) = pool(
             &config.database_url,
             config.db_pool_size,
-            "DATABASE_URL",
+            DATABASE_URL.name,
             Use::Writes,
             tls,
         )?;
         let (read_url, variable) = match &config.database_read_url {
-            Some(url) => (url, "DATABASE_READ_URL"),
-            None => (&config.database_url, "DATABASE_URL"),
+            Some(url) => (url, DATABASE_READ_URL.name),
+            None => (&config.database_url, DATABASE_URL.name),
         };
         let (read, read_options) =
             pool(read_url, config.read_pool_size, variable, Use::Queries, tls)?;

@@ -15,6 +15,7 @@ use aws_sigv4::http_request::{
     sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
 };
 use aws_sigv4::sign::v4;
+use rates_contract::settings::RATES_DATABASE_IAM_AUTH;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 
@@ -101,13 +102,13 @@ pub async fn start(pools: Vec<(PgPool, PgConnectOptions)>) -> Result<()> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
         Error::config(
-            "RATES_DATABASE_IAM_AUTH",
+            RATES_DATABASE_IAM_AUTH.name,
             "needs an AWS region (AWS_REGION) to sign database tokens",
         )
     })?;
     let provider = sdk.credentials_provider().ok_or_else(|| {
         Error::config(
-            "RATES_DATABASE_IAM_AUTH",
+            RATES_DATABASE_IAM_AUTH.name,
             "needs AWS credentials (the pod's IRSA role) to sign database tokens",
         )
     })?;
@@ -137,7 +138,7 @@ async fn refresh(
 ) -> Result<()> {
     let credentials = provider.provide_credentials().await.map_err(|e| {
         Error::config(
-            "RATES_DATABASE_IAM_AUTH",
+            RATES_DATABASE_IAM_AUTH.name,
             format!("loading AWS credentials to sign database tokens: {e}"),
         )
     })?;

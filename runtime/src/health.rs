@@ -5,15 +5,16 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use rates_contract::routes;
 use serde::Serialize;
 
 use crate::app::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route(routes::HEALTHZ.path, get(healthz))
+        .route(routes::READYZ.path, get(readyz))
+        .route(routes::METRICS.path, get(metrics))
 }
 
 /// Health or readiness status.
@@ -23,12 +24,23 @@ pub struct Status {
     pub status: String,
 }
 
+/// Liveness, and the contract the runtime was built with.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// The version of the contract between envctl and the runtime (settings, metrics,
+    /// statuses, routes) this build follows: `rates_contract::CONTRACT_VERSION`.
+    pub contract_version: u32,
+}
+
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The process is alive", body = Status)))]
-pub async fn healthz() -> Json<Status> {
-    Json(Status {
+    responses((status = 200, description = "The process is alive", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
         status: "ok".into(),
+        contract_version: rates_contract::CONTRACT_VERSION,
     })
 }
 

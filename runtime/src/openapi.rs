@@ -28,6 +28,7 @@ use crate::app::AppState;
         crate::error::ErrorBody,
         crate::error::ErrorDetail,
         crate::health::Status,
+        crate::health::Health,
     )),
     tags(
         (name = "rates", description = "Query and add prices"),
@@ -51,7 +52,7 @@ pub fn document_json() -> String {
 }
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi_json))
+    Router::new().route(rates_contract::routes::OPENAPI.path, get(openapi_json))
 }
 
 /// This OpenAPI document.

@@ -15,7 +15,7 @@ use crate::error::{DbContext, Error, ErrorBody, Result};
 use crate::network::PortCode;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/prices", post(post_prices))
+    Router::new().route(rates_contract::routes::PRICES.path, post(post_prices))
 }
 
 /// The request body of POST /prices.

@@ -19,8 +19,8 @@ use crate::rates_cache::CacheKey;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/rates", get(rates))
-        .route("/rates_null", get(rates_null))
+        .route(rates_contract::routes::RATES.path, get(rates))
+        .route(rates_contract::routes::RATES_NULL.path, get(rates_null))
 }
 
 /// A validated rates query.

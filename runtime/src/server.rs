@@ -3,6 +3,7 @@
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 
+use rates_contract::startup;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +26,8 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the bound address", e))?;
-        tracing::info!(addr = %addr, "listening");
+        // The start-up line envctl reads the bound port from (the contract's format).
+        tracing::info!({ startup::ADDR_FIELD } = %addr, "{}", startup::LISTENING);
         Ok(Server {
             listener,
             state,

@@ -2,26 +2,29 @@
 //! metrics (namespace and dimensions configurable). They go to the CloudWatch agent's EMF
 //! listener when `RATES_EMF_ENDPOINT` is set (see [`super::emf_agent`]), else to stdout
 //! as lines next to the JSON logs (`envctl up local`, tests).
+//!
+//! Metrics are named by the contract ([`rates_contract::metrics`]): a document can carry
+//! only a contract [`Metric`], with the contract's unit and dimensions, so the names the
+//! alarms read and the names written here cannot drift apart.
 
 use std::io::Write;
 
+use rates_contract::metrics::{Dimensions, Metric};
 use serde_json::{json, Map, Value};
 
 use super::emf_agent::AgentSender;
 
-/// A metric value and its CloudWatch unit (`Count`, `Seconds`, `Count/Second`, ...).
-pub struct EmfMetric<'a> {
-    pub name: &'a str,
+/// One value of a contract metric (sent with the contract's unit and dimensions).
+pub struct EmfMetric {
+    pub metric: &'static Metric,
     pub value: f64,
-    pub unit: &'a str,
 }
 
 /// Several values of one metric in one document (at most 100, the specification's limit
 /// for a metric's value array); CloudWatch counts each as a sample, so percentiles work.
 pub struct EmfSeries<'a> {
-    pub name: &'a str,
+    pub metric: &'static Metric,
     pub values: &'a [f64],
-    pub unit: &'a str,
 }
 
 /// The most values one metric may carry in one document (EMF specification, "Target
@@ -90,60 +93,74 @@ impl Emf {
 
     /// One EMF document. `properties` are extra fields kept in the log line
     /// (searchable in Logs Insights) but not turned into metrics.
-    pub fn document(&self, metrics: &[EmfMetric<'_>], properties: Map<String, Value>) -> Value {
+    pub fn document(&self, metrics: &[EmfMetric], properties: Map<String, Value>) -> Value {
         self.document_with_series(metrics, &[], properties)
     }
 
     /// One EMF document with single-valued metrics and value series.
     pub fn document_with_series(
         &self,
-        metrics: &[EmfMetric<'_>],
+        metrics: &[EmfMetric],
         series: &[EmfSeries<'_>],
         properties: Map<String, Value>,
     ) -> Value {
         let timestamp = chrono::Utc::now().timestamp_millis();
         let dimension_names: Vec<&str> = self.dimensions.iter().map(|(n, _)| n.as_str()).collect();
-        let definitions: Vec<Value> = metrics
+        // One metric directive per dimension rule: a directive's dimension sets apply to
+        // every metric it lists.
+        let mut directives: Vec<(Dimensions, Vec<Value>)> = Vec::new();
+        for metric in metrics
             .iter()
-            .map(|m| (m.name, m.unit))
-            .chain(series.iter().map(|s| (s.name, s.unit)))
-            .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
+            .map(|m| m.metric)
+            .chain(series.iter().map(|s| s.metric))
+        {
+            let definition = json!({"Name": metric.name, "Unit": metric.unit.as_str()});
+            match directives.iter_mut().find(|(d, _)| *d == metric.dimensions) {
+                Some((_, definitions)) => definitions.push(definition),
+                None => directives.push((metric.dimensions, vec![definition])),
+            }
+        }
+        let directives: Vec<Value> = directives
+            .into_iter()
+            .map(|(dimensions, definitions)| {
+                json!({
+                    "Namespace": self.namespace,
+                    "Dimensions": dimensions.sets(&dimension_names),
+                    "Metrics": definitions,
+                })
+            })
             .collect();
         let mut root = properties;
         root.insert(
             "_aws".into(),
             json!({
                 "Timestamp": timestamp,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [dimension_names],
-                    "Metrics": definitions,
-                }],
+                "CloudWatchMetrics": directives,
             }),
         );
         for (name, value) in &self.dimensions {
             root.insert(name.clone(), Value::String(value.clone()));
         }
         for m in metrics {
-            root.insert(m.name.into(), json!(m.value));
+            root.insert(m.metric.name.into(), json!(m.value));
         }
         for s in series {
             debug_assert!(s.values.len() <= MAX_SERIES_VALUES);
-            root.insert(s.name.into(), json!(s.values));
+            root.insert(s.metric.name.into(), json!(s.values));
         }
         Value::Object(root)
     }
 
     /// Sends one EMF document as a newline-terminated JSON line: queued for the agent
     /// (never waits), or written to stdout next to the JSON logs.
-    pub fn emit(&self, metrics: &[EmfMetric<'_>], properties: Map<String, Value>) {
+    pub fn emit(&self, metrics: &[EmfMetric], properties: Map<String, Value>) {
         self.emit_with_series(metrics, &[], properties);
     }
 
     /// Like [`Emf::emit`], with value series.
     pub fn emit_with_series(
         &self,
-        metrics: &[EmfMetric<'_>],
+        metrics: &[EmfMetric],
         series: &[EmfSeries<'_>],
         properties: Map<String, Value>,
     ) {
@@ -183,9 +200,8 @@ mod tests {
         props.insert("batch_id".into(), json!("x"));
         let doc = emf.document(
             &[EmfMetric {
-                name: "RowsIngested",
+                metric: &rates_contract::metrics::ROWS_INGESTED,
                 value: 5.0,
-                unit: "Count",
             }],
             props,
         );

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
+use rates_contract::routes;
 use sqlx::PgPool;
 use tokio::sync::OnceCell;
 
@@ -151,10 +152,10 @@ impl Ingest {
 pub fn routes<S: Clone + Send + Sync + 'static>(ingest: Ingest) -> Router<S> {
     Router::new()
         .route(
-            "/batches",
+            routes::BATCHES.path,
             post(upload::create_batch).get(status::list_batches),
         )
-        .route("/batches/{id}", get(status::get_batch))
+        .route(routes::BATCH.path, get(status::get_batch))
         .with_state(ingest)
 }
 

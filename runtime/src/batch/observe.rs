@@ -1,6 +1,7 @@
 //! What the ingestion side reports: Prometheus metrics (on the app's registry,
 //! served at /metrics) and the same numbers as CloudWatch EMF log lines.
 
+use rates_contract::metrics as m;
 use serde_json::{json, Map};
 use uuid::Uuid;
 
@@ -57,18 +58,16 @@ impl BatchObserver {
             .record_histogram("rates_batch_duration_seconds", &status_label, seconds);
         let mut emf_metrics = vec![
             EmfMetric {
-                name: match status {
-                    BatchStatus::Committed => "BatchesCommitted",
-                    BatchStatus::Rejected => "BatchesRejected",
-                    _ => "BatchesFailed",
+                metric: match status {
+                    BatchStatus::Committed => &m::BATCHES_COMMITTED,
+                    BatchStatus::Rejected => &m::BATCHES_REJECTED,
+                    _ => &m::BATCHES_FAILED,
                 },
                 value: 1.0,
-                unit: "Count",
             },
             EmfMetric {
-                name: "BatchDuration",
+                metric: &m::BATCH_DURATION,
                 value: seconds,
-                unit: "Seconds",
             },
         ];
         if status == BatchStatus::Committed {
@@ -82,14 +81,12 @@ impl BatchObserver {
             self.metrics
                 .record_histogram("rates_batch_rows_per_second", &[], per_second);
             emf_metrics.push(EmfMetric {
-                name: "RowsIngested",
+                metric: &m::ROWS_INGESTED,
                 value: rows as f64,
-                unit: "Count",
             });
             emf_metrics.push(EmfMetric {
-                name: "RowsPerSecond",
+                metric: &m::ROWS_PER_SECOND,
                 value: per_second,
-                unit: "Count/Second",
             });
         }
         let mut props = Map::new();
@@ -116,14 +113,12 @@ impl BatchObserver {
         self.emf.emit(
             &[
                 EmfMetric {
-                    name: "QueueDepth",
+                    metric: &m::QUEUE_DEPTH,
                     value: depth as f64,
-                    unit: "Count",
                 },
                 EmfMetric {
-                    name: "OldestQueuedAge",
+                    metric: &m::OLDEST_QUEUED_AGE,
                     value: oldest_seconds,
-                    unit: "Seconds",
                 },
             ],
             props,

@@ -35,14 +35,20 @@ impl BatchStatus {
         BatchStatus::Failed,
     ];
 
-    pub fn as_str(&self) -> &'static str {
+    /// The contract's status: its spelling and finality are the contract's.
+    pub fn contract(&self) -> rates_contract::BatchStatus {
+        use rates_contract::BatchStatus as C;
         match self {
-            BatchStatus::Queued => "queued",
-            BatchStatus::Processing => "processing",
-            BatchStatus::Committed => "committed",
-            BatchStatus::Rejected => "rejected",
-            BatchStatus::Failed => "failed",
+            BatchStatus::Queued => C::Queued,
+            BatchStatus::Processing => C::Processing,
+            BatchStatus::Committed => C::Committed,
+            BatchStatus::Rejected => C::Rejected,
+            BatchStatus::Failed => C::Failed,
         }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.contract().as_str()
     }
 
     pub fn parse(value: &str) -> Option<BatchStatus> {
@@ -50,10 +56,7 @@ impl BatchStatus {
     }
 
     pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            BatchStatus::Committed | BatchStatus::Rejected | BatchStatus::Failed
-        )
+        self.contract().is_final()
     }
 }
 
@@ -287,4 +290,25 @@ pub async fn lock_for_work(conn: &mut PgConnection, id: Uuid) -> Result<Option<W
         })
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON the API writes (serde) is the contract's spelling, and every contract
+    /// status has exactly one counterpart here.
+    #[test]
+    fn statuses_serialize_as_the_contract_spells_them() {
+        let contract: Vec<rates_contract::BatchStatus> =
+            BatchStatus::ALL.iter().map(BatchStatus::contract).collect();
+        assert_eq!(contract, rates_contract::BatchStatus::ALL);
+        for status in BatchStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.contract().as_str())
+            );
+            assert_eq!(BatchStatus::parse(status.as_str()), Some(status));
+        }
+    }
 }

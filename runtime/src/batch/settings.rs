@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use rates_contract::settings as s;
+
 use crate::config::Env;
 use crate::error::{Error, Result};
 
@@ -57,40 +59,45 @@ pub struct BatchSettings {
 
 impl BatchSettings {
     pub fn from_env(env: &Env<'_>) -> Result<BatchSettings> {
-        let backend = match env.string("RATES_QUEUE_BACKEND", "postgres").trim() {
+        let backend = match env.string(s::RATES_QUEUE_BACKEND).trim() {
             "postgres" => QueueBackend::Postgres,
             "sqs" => QueueBackend::Sqs {
-                queue_url: env.required("RATES_SQS_QUEUE_URL")?,
-                bucket: env.required("RATES_S3_BUCKET")?,
-                drop_prefix: env.get("RATES_S3_DROP_PREFIX"),
+                queue_url: env.required(s::RATES_SQS_QUEUE_URL)?,
+                bucket: env.required(s::RATES_S3_BUCKET)?,
+                drop_prefix: env.get(s::RATES_S3_DROP_PREFIX),
             },
             other => {
                 return Err(Error::config(
-                    "RATES_QUEUE_BACKEND",
+                    s::RATES_QUEUE_BACKEND.name,
                     format!("`{other}` is not a queue backend (use postgres or sqs)"),
                 ))
             }
         };
-        let max_batch_bytes: u64 = env.parsed("RATES_MAX_BATCH_BYTES", 1 << 30)?;
+        let max_batch_bytes: u64 = env.parsed(s::RATES_MAX_BATCH_BYTES)?;
         if max_batch_bytes == 0 {
-            return Err(Error::config("RATES_MAX_BATCH_BYTES", "must be at least 1"));
+            return Err(Error::config(
+                s::RATES_MAX_BATCH_BYTES.name,
+                "must be at least 1",
+            ));
         }
-        let lease_secs = env.positive("RATES_BATCH_LEASE_SECS", 30)?;
+        let lease_secs = env.positive(s::RATES_BATCH_LEASE_SECS)?;
         let emf_endpoint = env
-            .get("RATES_EMF_ENDPOINT")
+            .get(s::RATES_EMF_ENDPOINT)
             .map(|raw| {
                 super::emf_agent::Endpoint::parse(&raw)
-                    .map_err(|e| Error::config("RATES_EMF_ENDPOINT", e))
+                    .map_err(|e| Error::config(s::RATES_EMF_ENDPOINT.name, e))
             })
             .transpose()?;
-        let emf_log_group = env.get("RATES_EMF_LOG_GROUP").map(|g| g.trim().to_string());
+        let emf_log_group = env
+            .get(s::RATES_EMF_LOG_GROUP)
+            .map(|g| g.trim().to_string());
         if let Some(group) = &emf_log_group {
             check_log_group(group)?;
             if emf_endpoint.is_none() {
                 // Lines on stdout land wherever the log shipper puts them; a log group
                 // named here would silently mean nothing.
                 return Err(Error::config(
-                    "RATES_EMF_LOG_GROUP",
+                    s::RATES_EMF_LOG_GROUP.name,
                     "applies only to the CloudWatch agent: set RATES_EMF_ENDPOINT too",
                 ));
             }
@@ -98,18 +105,16 @@ impl BatchSettings {
         Ok(BatchSettings {
             backend,
             max_batch_bytes,
-            worker_concurrency: env.positive("RATES_WORKER_CONCURRENCY", 1)?,
-            max_concurrent_uploads: env.positive("RATES_MAX_CONCURRENT_UPLOADS", 16)?,
+            worker_concurrency: env.positive(s::RATES_WORKER_CONCURRENCY)?,
+            max_concurrent_uploads: env.positive(s::RATES_MAX_CONCURRENT_UPLOADS)?,
             lease: Duration::from_secs(lease_secs.into()),
-            max_attempts: env.positive("RATES_BATCH_MAX_ATTEMPTS", 5)?,
-            retry_base: Duration::from_secs(env.parsed("RATES_BATCH_RETRY_BASE_SECS", 5u64)?),
-            max_errors: env.positive("RATES_BATCH_MAX_ERRORS", 100)?,
-            poll_interval: Duration::from_millis(
-                env.positive("RATES_WORKER_POLL_MS", 1000)?.into(),
-            ),
-            metrics_namespace: env.string("RATES_METRICS_NAMESPACE", "Rates"),
+            max_attempts: env.positive(s::RATES_BATCH_MAX_ATTEMPTS)?,
+            retry_base: Duration::from_secs(env.parsed::<u64>(s::RATES_BATCH_RETRY_BASE_SECS)?),
+            max_errors: env.positive(s::RATES_BATCH_MAX_ERRORS)?,
+            poll_interval: Duration::from_millis(env.positive(s::RATES_WORKER_POLL_MS)?.into()),
+            metrics_namespace: env.string(s::RATES_METRICS_NAMESPACE),
             metrics_dimensions: parse_dimensions(
-                &env.get("RATES_METRICS_DIMENSIONS").unwrap_or_default(),
+                &env.get(s::RATES_METRICS_DIMENSIONS).unwrap_or_default(),
             )?,
             emf_endpoint,
             emf_log_group,
@@ -135,7 +140,7 @@ fn check_log_group(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::config(
-            "RATES_EMF_LOG_GROUP",
+            s::RATES_EMF_LOG_GROUP.name,
             format!(
                 "`{name}` is not a CloudWatch Logs group name (1-512 of a-z A-Z 0-9 _ - / . #)"
             ),
@@ -148,27 +153,27 @@ fn parse_dimensions(raw: &str) -> Result<Vec<(String, String)>> {
     for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((name, value)) = part.split_once('=') else {
             return Err(Error::config(
-                "RATES_METRICS_DIMENSIONS",
+                s::RATES_METRICS_DIMENSIONS.name,
                 format!("`{part}` is not Name=value"),
             ));
         };
         let (name, value) = (name.trim(), value.trim());
         if name.is_empty() || value.is_empty() {
             return Err(Error::config(
-                "RATES_METRICS_DIMENSIONS",
+                s::RATES_METRICS_DIMENSIONS.name,
                 format!("`{part}` needs both a name and a value"),
             ));
         }
         if out.iter().any(|(n, _)| n == name) {
             return Err(Error::config(
-                "RATES_METRICS_DIMENSIONS",
+                s::RATES_METRICS_DIMENSIONS.name,
                 format!("dimension `{name}` is given twice"),
             ));
         }
         // CloudWatch allows at most 30 dimensions per metric.
         if out.len() == 30 {
             return Err(Error::config(
-                "RATES_METRICS_DIMENSIONS",
+                s::RATES_METRICS_DIMENSIONS.name,
                 "at most 30 dimensions",
             ));
         }
@@ -264,7 +269,7 @@ mod tests {
             assert!(err.to_string().contains(name), "{name}={value}: {err}");
         }
         let s = load(&[(
-            "RATES_METRICS_DIMENSIONS",
+            s::RATES_METRICS_DIMENSIONS.name,
             "Environment=staging, Service=rates",
         )])
         .unwrap();

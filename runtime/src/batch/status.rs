@@ -65,9 +65,13 @@ pub async fn list_batches(
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(raw) => Some(BatchStatus::parse(raw).ok_or_else(|| {
+            let known: Vec<&str> = rates_contract::BatchStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
             Error::invalid(
                 "status",
-                format!("`{raw}` is not a batch status (queued, processing, committed, rejected, failed)"),
+                format!("`{raw}` is not a batch status ({})", known.join(", ")),
             )
         })?),
     };

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rates_contract::startup;
 use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -88,7 +89,8 @@ pub async fn run_with_probes(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
-    tracing::info!(addr = %addr, "listening");
+    // The start-up line envctl reads the bound port from (the contract's format).
+    tracing::info!({ startup::ADDR_FIELD } = %addr, "{}", startup::LISTENING);
     let app = crate::health::routes().with_state(state.clone());
     let token = state.shutdown.clone();
     let probes = tokio::spawn(async move {
