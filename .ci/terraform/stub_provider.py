@@ -609,6 +609,12 @@ class StubServicer(ProviderServicer):
         if planned is None:
             return pb.ApplyResourceChange.Response(new_state=to_dynamic_value(None))
         block = self._block("resource_schemas", request.type_name)
+        # Tests of interrupting an apply need one that takes a while (seconds per resource).
+        delay = float(os.environ.get("ENVCTL_STUB_APPLY_SECONDS") or 0)
+        if delay:
+            import time
+
+            time.sleep(delay)
         new = _fill(self.values(), request.type_name, block, self._tags_all(block, planned))
         return pb.ApplyResourceChange.Response(new_state=to_dynamic_value(new), private=request.planned_private)
 
@@ -631,10 +637,23 @@ def main(argv):
 
     # tf's runner builds its own servicer from the app; hand it ours.
     import tf.provider
-
-    tf.provider.ProviderServicer = lambda app: servicer
     import tf.runner
 
+    tf.provider.ProviderServicer = lambda app: servicer
+
+    # tf's runner ends the process on StopProvider, cutting off the operation in flight
+    # ("Plugin did not respond" after Ctrl-C). In the protocol StopProvider asks in-flight
+    # calls to wind down; the process ends when Terraform shuts the plugin down.
+    class _Shutdown(tf.runner._ShutdownInterceptor):
+        def intercept_service(self, continuation, details):
+            result = continuation(details)
+            if details.method == "/plugin.GRPCController/Shutdown":
+                self.stopped = True
+                if self.server:
+                    self.server.stop(grace=1)
+            return result
+
+    tf.runner._ShutdownInterceptor = _Shutdown
     run_provider(servicer.app, argv[3:])
 
 

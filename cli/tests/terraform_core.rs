@@ -168,11 +168,12 @@ fn tf(w: &World, dir: &Path, args: &[&str]) -> String {
     cmd.args(args)
         .arg("-no-color")
         .current_dir(dir)
-        .env("HOME", w.root())
-        .env("AWS_REGION", support::REGION);
+        .env("HOME", w.root());
     for (k, v) in w.moto.env() {
         cmd.env(k, v);
     }
+    cmd.env("AWS_REGION", support::REGION)
+        .env("AWS_DEFAULT_REGION", support::REGION);
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -244,4 +245,96 @@ fn backend(w: &World) -> (String, String) {
         bucket.expect("a state bucket output"),
         table.expect("a lock table output"),
     )
+}
+
+/// Ctrl-C during a real apply: envctl forwards it, Terraform stops the operation, saves
+/// what was created and releases the DynamoDB lock before envctl exits.
+#[test]
+fn ctrl_c_during_a_real_apply_releases_the_dynamodb_lock() {
+    let w = World::new();
+    w.provision_infrastructure("staging");
+    let out_path = w.root().join("up.stdout");
+    let err_path = w.root().join("up.stderr");
+    let mut child = w
+        .envctl_std()
+        .args(["up", "staging", "--yes"])
+        .env("TERRAFORM", terraform_core())
+        // Each resource takes a second to create: the apply is still running when
+        // the interrupt arrives.
+        .env("ENVCTL_STUB_APPLY_SECONDS", "1")
+        // Files, not pipes: a whole plan's output would fill a pipe nobody reads yet.
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !locks(&w).iter().any(|l| l.contains("OperationTypeApply")) {
+        if child.try_wait().unwrap().is_some() {
+            panic!(
+                "envctl up ended before terraform apply took the lock:\n{}{}",
+                read(&out_path),
+                read(&err_path)
+            );
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "terraform apply never took the lock (locks: {:?}):\n{}",
+                locks(&w),
+                read(&err_path)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let stderr = support::normalize(&read(&err_path));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("terraform stopped cleanly and released the state lock"),
+        "{stderr}"
+    );
+    assert!(
+        locks(&w).is_empty(),
+        "no lock left in DynamoDB: {:?}",
+        locks(&w)
+    );
+}
+
+/// The state locks held in the lock table (DynamoDB items with lock `Info`), read with
+/// boto3 (the tools venv's python; the tests have no DynamoDB client of their own).
+fn locks(w: &World) -> Vec<String> {
+    let script = r#"
+import boto3, json
+ddb = boto3.client("dynamodb")
+for t in ddb.list_tables()["TableNames"]:
+    for item in ddb.scan(TableName=t)["Items"]:
+        if "Info" in item:
+            print(item["Info"]["S"].replace("\n", " "))
+"#;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script]);
+    for (k, v) in w.moto.env() {
+        cmd.env(k, v);
+    }
+    // The lock table is in the region envctl bootstrapped (moto is regional).
+    cmd.env("AWS_REGION", support::REGION)
+        .env("AWS_DEFAULT_REGION", support::REGION);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
