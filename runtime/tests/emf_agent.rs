@@ -425,3 +425,129 @@ async fn a_busy_interval_is_sampled_into_documents_of_at_most_100_values() {
         assert_eq!(doc["_aws"]["LogGroupName"], LOG_GROUP);
     }
 }
+
+/// (metric name, unit, dimension set) as an EMF document declares them.
+type Declared = (String, String, std::collections::BTreeSet<String>);
+
+/// Every metric a document declares, once per dimension set of its directive.
+fn declared(doc: &Value) -> Vec<Declared> {
+    let mut out = Vec::new();
+    for directive in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+        for set in directive["Dimensions"].as_array().unwrap() {
+            let names: std::collections::BTreeSet<String> = set
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_string())
+                .collect();
+            for m in directive["Metrics"].as_array().unwrap() {
+                out.push((
+                    m["Name"].as_str().unwrap().to_string(),
+                    m["Unit"].as_str().unwrap_or("None").to_string(),
+                    names.clone(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The runtime emits exactly the contract's metrics, with the contract's units and
+/// dimensions: a committed, a rejected and a failed batch, the queue sample and real api
+/// requests, every EMF line checked against the specification. Nothing is emitted that the
+/// contract does not list (an alarm could not know of it), and nothing the contract lists
+/// is never emitted (an alarm on it would never fire).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_emits_exactly_the_contracts_metrics() {
+    use rates_contract::metrics;
+    use std::collections::BTreeSet;
+
+    let (port, lines) = tcp_agent(false);
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let deployment = ["Environment", "Service"];
+    let app = spawn(
+        &[
+            ("RATES_EMF_ENDPOINT", endpoint.as_str()),
+            ("RATES_METRICS_DIMENSIONS", "Environment=test,Service=rates"),
+            // One attempt: a batch whose payload is lost fails at once.
+            ("RATES_BATCH_MAX_ATTEMPTS", "1"),
+        ],
+        false,
+    )
+    .await;
+    // Staged before any worker runs, so the third one's payload can be lost first.
+    let mut ids = Vec::new();
+    for body in [
+        csv_batch(0, 50),
+        "orig_code,dest_code,day,price\nCNSHA,XXXXX,2016-01-01,5\n".to_string(),
+        csv_batch(1000, 30),
+    ] {
+        let (status, accepted) = app.csv(&body).await;
+        assert_eq!(status, 202, "{accepted}");
+        ids.push(accepted["id"].as_str().unwrap().to_string());
+    }
+    sqlx::query("DELETE FROM batch_payload_chunks WHERE batch_id = $1::uuid")
+        .bind(&ids[2])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    tokio::spawn(rates::batch::worker::run(
+        app.state.batches.clone(),
+        app.state.shutdown.clone(),
+        Duration::from_secs(5),
+    ));
+    for (id, want) in ids.iter().zip(["committed", "rejected", "failed"]) {
+        let done = app.wait_final(id, Duration::from_secs(60)).await;
+        assert_eq!(done["status"], want, "{done}");
+    }
+    for _ in 0..3 {
+        let response = app
+            .client
+            .get(app.url(
+                "/rates?date_from=2016-01-01&date_to=2016-01-03&origin=china&destination=europe",
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    app.state.api_emf.flush();
+
+    let expected: BTreeSet<Declared> = metrics::ALL
+        .iter()
+        .flat_map(|m| {
+            m.dimensions.sets(&deployment).into_iter().map(|set| {
+                (
+                    m.name.to_string(),
+                    m.unit.as_str().to_string(),
+                    set.into_iter().collect(),
+                )
+            })
+        })
+        .collect();
+    let mut emitted: BTreeSet<Declared> = BTreeSet::new();
+    let check = |line: String, emitted: &mut BTreeSet<Declared>| {
+        let doc = emf_support::validate_line(&line, None)
+            .unwrap_or_else(|e| panic!("the agent received an invalid EMF line: {e}"));
+        emitted.extend(declared(&doc));
+    };
+    // Until everything expected arrived (or the deadline), then whatever else is in flight.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !expected.is_subset(&emitted) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => check(line, &mut emitted),
+            Err(_) => break,
+        }
+    }
+    while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
+        check(line, &mut emitted);
+    }
+    let outside: Vec<&Declared> = emitted.difference(&expected).collect();
+    let never: Vec<&Declared> = expected.difference(&emitted).collect();
+    assert!(
+        outside.is_empty() && never.is_empty(),
+        "emitted but not in the contract (or with another unit or dimensions): {outside:?}\n\
+         in the contract but never emitted: {never:?}"
+    );
+}
