@@ -2,7 +2,7 @@
 //! dashboard body. The CloudWatch APIs accept almost any JSON, so mistakes would only
 //! show as empty graphs or alarms that never fire; these checks catch them at render time.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -410,6 +410,181 @@ fn check_metric_widget(what: &str, props: &Value) -> Result<()> {
         previous = Some(parts);
     }
     Ok(())
+}
+
+/// One place an alarm or a dashboard widget reads a metric of the runtime's namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeMetricUse {
+    /// `alarm NAME` or `dashboard widget I (TITLE)`.
+    pub what: String,
+    pub metric: String,
+    pub dimensions: BTreeMap<String, String>,
+    /// The unit an alarm asks for, if any (a unit other than the sent one reads nothing).
+    pub unit: Option<String>,
+}
+
+/// Every metric of the runtime's namespace (`observability.metrics_namespace`) the alarms
+/// and the dashboard read, each checked against the contract (rates-contract): the runtime
+/// must emit it, with exactly these dimensions (names and this environment's values) and
+/// the unit asked for. CloudWatch accepts alarms on metrics nobody sends; with missing data
+/// "not breaching" such an alarm never fires, so this is checked at render time. Returns
+/// the uses it checked.
+pub fn check_runtime_metrics(
+    alarms: &str,
+    dashboard: &str,
+    p: &Profile,
+) -> Result<Vec<RuntimeMetricUse>> {
+    let uses = runtime_metric_uses(alarms, dashboard, p)?;
+    let deployment = p.metric_dimensions();
+    let names: Vec<&str> = deployment.keys().map(String::as_str).collect();
+    for u in &uses {
+        let listed: Vec<&str> = rates_contract::metrics::ALL
+            .iter()
+            .map(|m| m.name)
+            .collect();
+        let Some(metric) = rates_contract::metrics::find(&u.metric) else {
+            return Err(invalid(
+                &u.what,
+                format!(
+                    "reads {}/{}, which the runtime does not emit (rates-contract lists {}); take metric names from `contract.metrics`",
+                    p.observability.metrics_namespace,
+                    u.metric,
+                    listed.join(", ")
+                ),
+            ));
+        };
+        let sets: Vec<BTreeMap<String, String>> = metric
+            .dimensions
+            .sets(&names)
+            .into_iter()
+            .map(|set| {
+                set.into_iter()
+                    .map(|d| {
+                        let value = deployment[&d].clone();
+                        (d, value)
+                    })
+                    .collect()
+            })
+            .collect();
+        if !sets.contains(&u.dimensions) {
+            return Err(invalid(
+                &u.what,
+                format!(
+                    "reads {} with dimensions {}, but the runtime sends it with {} (rates-contract; the values are this environment's RATES_METRICS_DIMENSIONS); take them from `contract.metrics.{}.dimensions`",
+                    u.metric,
+                    show_dimensions(&u.dimensions),
+                    sets.iter().map(show_dimensions).collect::<Vec<_>>().join(" or "),
+                    super::context::snake_case(metric.name),
+                ),
+            ));
+        }
+        if let Some(unit) = &u.unit {
+            if unit != metric.unit.as_str() {
+                return Err(invalid(
+                    &u.what,
+                    format!(
+                        "reads {} in {unit}, but the runtime sends it in {} (rates-contract)",
+                        u.metric,
+                        metric.unit.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(uses)
+}
+
+fn show_dimensions(dims: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<String> = dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("[{}]", pairs.join(", "))
+}
+
+/// The metrics of the runtime's namespace that alarms (single metric or metric math) and
+/// dashboard metric rows (`.` repeating the row above) read.
+fn runtime_metric_uses(
+    alarms: &str,
+    dashboard: &str,
+    p: &Profile,
+) -> Result<Vec<RuntimeMetricUse>> {
+    let namespace = p.observability.metrics_namespace.as_str();
+    let mut uses = Vec::new();
+    let alarms: Value = serde_json::from_str(alarms)
+        .map_err(|e| invalid("cloudwatch/alarms.json", format!("not valid JSON: {e}")))?;
+    let dims_of = |dims: &Value| -> BTreeMap<String, String> {
+        dims.as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                let text = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+                (text("Name"), text("Value"))
+            })
+            .collect()
+    };
+    for alarm in alarms["alarms"].as_array().into_iter().flatten() {
+        let what = format!("alarm {}", alarm["AlarmName"].as_str().unwrap_or_default());
+        let single = std::iter::once((alarm, &alarm["Unit"]));
+        let math = alarm["Metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| (&m["MetricStat"]["Metric"], &m["MetricStat"]["Unit"]));
+        for (metric, unit) in single.chain(math) {
+            if metric["Namespace"] == namespace {
+                uses.push(RuntimeMetricUse {
+                    what: what.clone(),
+                    metric: metric["MetricName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    dimensions: dims_of(&metric["Dimensions"]),
+                    unit: unit.as_str().map(str::to_string),
+                });
+            }
+        }
+    }
+    let dashboard: Value = serde_json::from_str(dashboard)
+        .map_err(|e| invalid("cloudwatch/dashboard.json", format!("not valid JSON: {e}")))?;
+    for (i, widget) in dashboard["widgets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let props = &widget["properties"];
+        let what = format!(
+            "dashboard widget {i} ({})",
+            props["title"].as_str().unwrap_or_default()
+        );
+        let mut previous: Vec<String> = Vec::new();
+        for row in props["metrics"].as_array().into_iter().flatten() {
+            let row: Vec<String> = row
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map_while(Value::as_str)
+                .enumerate()
+                .map(|(j, s)| match s {
+                    "." => previous.get(j).cloned().unwrap_or_default(),
+                    _ => s.to_string(),
+                })
+                .collect();
+            if row.len() >= 2 && row[0] == namespace {
+                uses.push(RuntimeMetricUse {
+                    what: what.clone(),
+                    metric: row[1].clone(),
+                    dimensions: row[2..]
+                        .chunks(2)
+                        .map(|kv| (kv[0].clone(), kv.get(1).cloned().unwrap_or_default()))
+                        .collect(),
+                    unit: None,
+                });
+            }
+            if !row.is_empty() {
+                previous = row;
+            }
+        }
+    }
+    Ok(uses)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The values templates see: the merged profile plus the names and derived settings every
 //! template needs (resource names, labels, the image reference, the runtime's environment).
 
+use rates_contract::settings as rs;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -74,33 +75,97 @@ pub fn dimensions_string(p: &Profile) -> String {
         .join(",")
 }
 
-/// The runtime settings shared by every process (the `rates-config` ConfigMap), in a
-/// fixed order. Per-process settings (pool sizes) are set on each Deployment.
+/// The runtime settings shared by every process (the `rates-config` ConfigMap), by the
+/// contract's names, in a fixed order. Per-process settings (pool sizes) are set on each
+/// Deployment.
 pub fn runtime_config(p: &Profile) -> Vec<(String, String)> {
     let r = &p.runtime;
     [
-        ("AWS_REGION", p.aws.region.to_string()),
-        ("RATES_BIND", "0.0.0.0:8080".to_string()),
+        (rs::AWS_REGION, p.aws.region.to_string()),
+        (rs::RATES_BIND, "0.0.0.0:8080".to_string()),
         (
-            "RATES_DRAIN_TIMEOUT_SECS",
+            rs::RATES_DRAIN_TIMEOUT_SECS,
             r.drain_timeout_seconds.to_string(),
         ),
-        ("RATES_LOG", r.log.to_string()),
-        ("RATES_MAX_BATCH_BYTES", r.max_batch_bytes.to_string()),
-        ("RATES_MAX_RANGE_DAYS", r.max_range_days.to_string()),
-        ("RATES_METRICS_DIMENSIONS", dimensions_string(p)),
+        (rs::RATES_LOG, r.log.to_string()),
+        (rs::RATES_MAX_BATCH_BYTES, r.max_batch_bytes.to_string()),
+        (rs::RATES_MAX_RANGE_DAYS, r.max_range_days.to_string()),
+        (rs::RATES_METRICS_DIMENSIONS, dimensions_string(p)),
         (
-            "RATES_METRICS_NAMESPACE",
+            rs::RATES_METRICS_NAMESPACE,
             p.observability.metrics_namespace.clone(),
         ),
-        ("RATES_MIGRATE_ON_START", "false".to_string()),
-        ("RATES_QUEUE_BACKEND", "sqs".to_string()),
-        ("RATES_S3_DROP_PREFIX", p.storage.drop_prefix.clone()),
-        ("RATES_WORKER_CONCURRENCY", r.worker.concurrency.to_string()),
+        (rs::RATES_MIGRATE_ON_START, "false".to_string()),
+        (rs::RATES_QUEUE_BACKEND, "sqs".to_string()),
+        (rs::RATES_S3_DROP_PREFIX, p.storage.drop_prefix.clone()),
+        (
+            rs::RATES_WORKER_CONCURRENCY,
+            r.worker.concurrency.to_string(),
+        ),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
+    .map(|(k, v)| (k.name.to_string(), v))
     .collect()
+}
+
+/// The contract as templates see it: `contract.version`, and per metric (keyed by its name
+/// in snake case, `contract.metrics.api_requests`) its `name`, `unit` and its dimensions
+/// with this environment's values, as alarms want them (`dimensions`: `[{Name, Value}]`)
+/// and as dashboard rows want them (`dims_flat`: `[name, value, ...]`). Alarms and the
+/// dashboard take metric and dimension names only from here.
+pub fn contract(p: &Profile) -> Value {
+    let deployment = p.metric_dimensions();
+    let names: Vec<&str> = deployment.keys().map(String::as_str).collect();
+    let metrics: serde_json::Map<String, Value> = rates_contract::metrics::ALL
+        .iter()
+        .map(|m| {
+            // A metric is sent with one dimension set today (the deployment's); an alarm
+            // or a widget names one set, so templates get the first.
+            let set = m.dimensions.sets(&names).remove(0);
+            let dimensions: Vec<Value> = set
+                .iter()
+                .map(|d| json!({"Name": d, "Value": deployment[d]}))
+                .collect();
+            let dims_flat: Vec<&str> = set
+                .iter()
+                .flat_map(|d| [d.as_str(), deployment[d].as_str()])
+                .collect();
+            (
+                snake_case(m.name),
+                json!({
+                    "name": m.name,
+                    "unit": m.unit.as_str(),
+                    "dimensions": dimensions,
+                    "dims_flat": dims_flat,
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "version": rates_contract::CONTRACT_VERSION,
+        "metrics": metrics,
+    })
+}
+
+/// `ApiRequests` -> `api_requests`, `Api5xxErrors` -> `api_5xx_errors`.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    let mut previous: Option<char> = None;
+    for c in name.chars() {
+        let boundary = match previous {
+            None => false,
+            Some(p) => {
+                (c.is_ascii_uppercase() && !p.is_ascii_uppercase())
+                    || (c.is_ascii_digit() && p.is_ascii_alphabetic())
+            }
+        };
+        if boundary {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+        previous = Some(c);
+    }
+    out
 }
 
 /// The Kubernetes labels every object carries (the last one is the prune selector).
@@ -132,16 +197,6 @@ pub fn build(p: &Profile) -> Value {
                 }),
             )
         })
-        .collect();
-    let dims_flat: Vec<String> = p
-        .metric_dimensions()
-        .into_iter()
-        .flat_map(|(k, v)| [k, v])
-        .collect();
-    let dims_list: Vec<Value> = p
-        .metric_dimensions()
-        .into_iter()
-        .map(|(k, v)| json!({"Name": k, "Value": v}))
         .collect();
     let config: Vec<Value> = runtime_config(p)
         .into_iter()
@@ -178,10 +233,7 @@ pub fn build(p: &Profile) -> Value {
         "runtime_config": config,
         "metric_dimensions": p.metric_dimensions(),
         "metric_dimensions_string": dimensions_string(p),
-        // [name, value, name, value, ...] for dashboard metric rows
-        "dims_flat": dims_flat,
-        // [{Name, Value}, ...] for alarms
-        "dims_list": dims_list,
+        "contract": contract(p),
         "ingress_annotations": ingress_annotations(p),
         "container_insights_log_groups": container_insights_log_groups(p),
         "emf": {
@@ -279,5 +331,17 @@ mod tests {
         let a = load_balancer_name("rates-review-pr42-feature-long-name-a");
         let b = load_balancer_name("rates-review-pr42-feature-long-name-b");
         assert!(a.len() <= 32 && b.len() <= 32 && a != b, "{a} {b}");
+    }
+
+    #[test]
+    fn metric_keys_are_snake_case_and_distinct() {
+        assert_eq!(snake_case("ApiRequests"), "api_requests");
+        assert_eq!(snake_case("Api5xxErrors"), "api_5xx_errors");
+        assert_eq!(snake_case("RowsPerSecond"), "rows_per_second");
+        let keys: std::collections::BTreeSet<String> = rates_contract::metrics::ALL
+            .iter()
+            .map(|m| snake_case(m.name))
+            .collect();
+        assert_eq!(keys.len(), rates_contract::metrics::ALL.len());
     }
 }

@@ -10,7 +10,9 @@ mod templates;
 
 use std::path::{Path, PathBuf};
 
-pub use cloudwatch::{validate_alarms, validate_dashboard};
+pub use cloudwatch::{
+    check_runtime_metrics, validate_alarms, validate_dashboard, RuntimeMetricUse,
+};
 pub use context::{image_ref, runtime_config, Names};
 pub use kubernetes::{validate_manifests, KubernetesSummary};
 pub use rendered::{slash_path, Rendered, MANIFEST};
@@ -62,6 +64,11 @@ pub fn render_with(root: &Path, templates: &Templates, profile: &Profile) -> Res
         kubernetes = Some(validate_manifests(&rendered, profile, &names)?);
         validate_alarms(file(&rendered, "cloudwatch/alarms.json")?, profile)?;
         validate_dashboard(file(&rendered, "cloudwatch/dashboard.json")?)?;
+        check_runtime_metrics(
+            file(&rendered, "cloudwatch/alarms.json")?,
+            file(&rendered, "cloudwatch/dashboard.json")?,
+            profile,
+        )?;
         // JSON files are normalised (parsed and pretty-printed) so their bytes are stable.
         for name in ["cloudwatch/alarms.json", "cloudwatch/dashboard.json"] {
             let value: serde_json::Value =
