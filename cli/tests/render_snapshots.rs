@@ -190,3 +190,186 @@ fn writing_replaces_stale_files_from_the_previous_render_only() {
     assert!(dir.path().join("local/runtime.env").is_file());
     assert_eq!(std::fs::read_to_string(mine).unwrap(), "kept");
 }
+
+/// Copies what rendering reads (profiles, templates, modules) into a temp project root.
+fn project_copy() -> tempfile::TempDir {
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["environments", "templates", "terraform"] {
+        copy_dir(&root().join(sub), &dir.path().join(sub));
+    }
+    dir
+}
+
+/// Every environment's alarms and dashboard read only metrics the runtime emits, with the
+/// dimensions it emits them with (rendering checks it against rates-contract); and the
+/// check is not vacuous: the alarms that page someone are among what it checked.
+#[test]
+fn alarms_and_widgets_read_only_metrics_the_runtime_emits() {
+    for env in Profile::names(&root()).unwrap() {
+        let profile = Profile::load(&root(), &env).unwrap();
+        let r = render::render(&root(), &profile).unwrap_or_else(|e| panic!("{env}: {e}"));
+        if profile.target != envctl::profile::Target::Aws {
+            continue;
+        }
+        let file = |name: &str| r.files[Path::new(name)].as_str();
+        let uses = render::check_runtime_metrics(
+            file("cloudwatch/alarms.json"),
+            file("cloudwatch/dashboard.json"),
+            &profile,
+        )
+        .unwrap_or_else(|e| panic!("{env}: {e}"));
+        let prefix = profile.alarm_prefix();
+        for (alarm, metric) in [
+            ("api-5xx-rate", "Api5xxErrors"),
+            ("api-5xx-rate", "ApiRequests"),
+            ("api-p99-latency", "ApiLatency"),
+            ("batches-rejected", "BatchesRejected"),
+            ("batches-failed", "BatchesFailed"),
+        ] {
+            let what = format!("alarm {prefix}{alarm}");
+            assert!(
+                uses.iter().any(|u| u.what == what && u.metric == metric),
+                "{env}: {what} reading {metric} was not checked: {uses:#?}"
+            );
+        }
+        // Every contract metric shows on the dashboard, so nothing is emitted unseen.
+        for metric in rates_contract::metrics::ALL {
+            let shown = uses
+                .iter()
+                .any(|u| u.what.starts_with("dashboard") && u.metric == metric.name);
+            let sampled = metric.emitted_by == rates_contract::metrics::Emitter::QueueSample;
+            // The queue sample is shown from SQS's own metrics (the worker's sample covers
+            // the PostgreSQL backend, which AWS environments do not use).
+            assert!(shown || sampled, "{env}: {} is on no widget", metric.name);
+        }
+    }
+}
+
+/// The check fails a render whose alarm or widget names a metric the runtime does not emit,
+/// or reads it with other dimensions or another unit: shown on copies of the templates
+/// with one mistake injected each.
+#[test]
+fn a_metric_the_runtime_does_not_emit_fails_the_render() {
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "cloudwatch/alarms.json.j2",
+            r#""MetricName": {{ cm.api_latency.name|tojson }},"#,
+            r#""MetricName": "ApiLatencyP99","#,
+            &[
+                "alarm rates-staging-api-p99-latency",
+                "Rates/ApiLatencyP99",
+                "does not emit",
+            ],
+        ),
+        (
+            "cloudwatch/alarms.json.j2",
+            r#""MetricName": {{ cm.api_5xx_errors.name|tojson }}"#,
+            r#""MetricName": "Api5xxErrorCount""#,
+            &["alarm rates-staging-api-5xx-rate", "Api5xxErrorCount"],
+        ),
+        (
+            "cloudwatch/alarms.json.j2",
+            r#""Dimensions": {{ cm.batches_failed.dimensions|tojson }},"#,
+            r#""Dimensions": [{"Name": "Environment", "Value": "staging"}],"#,
+            &[
+                "alarm rates-staging-batches-failed",
+                "[Environment=staging]",
+                "[Environment=staging, Service=rates]",
+            ],
+        ),
+        (
+            "cloudwatch/alarms.json.j2",
+            r#""MetricName": {{ cm.api_latency.name|tojson }},"#,
+            r#""MetricName": {{ cm.api_latency.name|tojson }}, "Unit": "Seconds","#,
+            &[
+                "alarm rates-staging-api-p99-latency",
+                "in Seconds",
+                "Milliseconds",
+            ],
+        ),
+        (
+            "cloudwatch/dashboard.json.j2",
+            "[ns, cm.rows_ingested.name]",
+            r#"[ns, "RowsInserted"]"#,
+            &[
+                "dashboard widget 1 (Ingest: rows per second)",
+                "RowsInserted",
+            ],
+        ),
+    ];
+    let profile_of = |dir: &Path| Profile::load(dir, "staging").unwrap();
+    for (template, from, to, expected) in cases {
+        let project = project_copy();
+        // The untouched copy renders.
+        render::render(project.path(), &profile_of(project.path())).unwrap();
+        let path = project.path().join("templates").join(template);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{template} no longer has `{from}`");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let err = render::render(project.path(), &profile_of(project.path()))
+            .expect_err(&format!("{template} with `{to}` rendered"))
+            .to_string();
+        for fragment in *expected {
+            assert!(err.contains(fragment), "`{fragment}` not in: {err}");
+        }
+    }
+}
+
+/// Every environment variable envctl gives the runtime's containers (the `rates-config`
+/// ConfigMap and each container's `env`) is a setting of the contract, so a misspelt name
+/// cannot be silently ignored by the runtime. HOST_IP only builds RATES_EMF_ENDPOINT.
+#[test]
+fn the_runtime_environment_uses_only_contract_settings() {
+    for env in Profile::names(&root()).unwrap() {
+        let r = rendered(&env);
+        let mut names: Vec<String> = Vec::new();
+        for (path, text) in &r.files {
+            if !render::slash_path(path).starts_with("k8s/") {
+                continue;
+            }
+            for doc in serde_yaml::Deserializer::from_str(text) {
+                let doc = serde_json::to_value(
+                    <serde_yaml::Value as serde::Deserialize>::deserialize(doc).unwrap(),
+                )
+                .unwrap();
+                if doc["kind"] == "ConfigMap" && doc["metadata"]["name"] == "rates-config" {
+                    names.extend(doc["data"].as_object().unwrap().keys().cloned());
+                }
+                let pod = if doc["kind"] == "CronJob" {
+                    &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                } else {
+                    &doc["spec"]["template"]["spec"]
+                };
+                for container in pod["containers"].as_array().into_iter().flatten() {
+                    for var in container["env"].as_array().into_iter().flatten() {
+                        names.push(var["name"].as_str().unwrap().to_string());
+                    }
+                }
+            }
+        }
+        if env != "local" {
+            assert!(
+                names.iter().any(|n| n == "RATES_QUEUE_BACKEND"),
+                "{env}: {names:?}"
+            );
+        }
+        for name in names {
+            assert!(
+                name == "HOST_IP" || rates_contract::settings::find(&name).is_some(),
+                "{env}: the runtime's containers get {name}, which is no setting of rates-contract"
+            );
+        }
+    }
+}
