@@ -187,7 +187,7 @@ fn writing_replaces_stale_files_from_the_previous_render_only() {
     let local = rendered("local");
     local.write(dir.path()).unwrap();
     assert!(!dir.path().join("k8s").exists() && !dir.path().join("terraform").exists());
-    assert!(dir.path().join("local/runtime.env").is_file());
+    assert!(dir.path().join("manifest.json").is_file());
     assert_eq!(std::fs::read_to_string(mine).unwrap(), "kept");
 }
 

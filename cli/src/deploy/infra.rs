@@ -1,5 +1,5 @@
 //! What the Deployments need that exists only after `terraform apply`: ConfigMap
-//! `rates-infra` (queue, bucket, database hosts), Secret `rates-database` (the
+//! `rates-infra` (the queue URL and the bucket), Secret `rates-database` (the
 //! runtime's DATABASE_URL and DATABASE_READ_URL: user `rates_app`, no password, RDS IAM
 //! authentication, verified TLS), Secret `rates-database-admin` (the master user's URL,
 //! for the migration Job only), and the runtime role on the ServiceAccounts (IRSA).
@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use base64::Engine as _;
+use rates_contract::settings as rs;
 use serde_json::json;
 
 use crate::aws::Aws;
@@ -58,34 +59,19 @@ pub async fn objects(
     let database = outputs
         .optional("database_name")
         .unwrap_or_else(|| PROJECT.to_string());
-    // Key names are the runtime's settings (runtime/src/batch/settings.rs) and what the
-    // worker's KEDA ScaledObject reads (`queueURLFromEnv: RATES_SQS_QUEUE_URL`).
-    let mut data = BTreeMap::from([
+    // Key names are the runtime's settings (rates-contract); the worker's KEDA
+    // ScaledObject reads the queue URL too (`queueURLFromEnv: RATES_SQS_QUEUE_URL`).
+    // Only what the runtime reads: the pods get every key as an environment variable.
+    let data = BTreeMap::from([
         (
-            "RATES_SQS_QUEUE_URL".to_string(),
+            rs::RATES_SQS_QUEUE_URL.name.to_string(),
             outputs.string("queue_url")?,
         ),
         (
-            "RATES_SQS_QUEUE_NAME".to_string(),
-            outputs.string("queue_name")?,
-        ),
-        (
-            "RATES_SQS_DLQ_NAME".to_string(),
-            outputs.string("dlq_name")?,
-        ),
-        (
-            "RATES_S3_BUCKET".to_string(),
+            rs::RATES_S3_BUCKET.name.to_string(),
             outputs.string("batch_bucket")?,
         ),
-        ("RATES_DATABASE_HOST".to_string(), host_port(&writer).0),
-        (
-            "RATES_DATABASE_READER_HOST".to_string(),
-            host_port(&reader).0,
-        ),
     ]);
-    if let Some(role) = outputs.optional("runtime_role_arn") {
-        data.insert("RATES_RUNTIME_ROLE_ARN".into(), role);
-    }
     let secret_arn = outputs.string("database_secret_arn")?;
     let (admin_user, admin_password) = master_credentials(aws, &secret_arn).await?;
     let app_user = outputs
@@ -121,20 +107,20 @@ pub async fn objects(
     let runtime = secret(
         DATABASE_SECRET,
         json!({
-            "DATABASE_URL": b64(&url(&encode(&app_user), &writer)),
-            "DATABASE_READ_URL": b64(&url(&encode(&app_user), &reader)),
-            "RATES_DATABASE_IAM_AUTH": b64("true"),
-            "RATES_DATABASE_CA_FILE": b64(RDS_CA_FILE),
+            rs::DATABASE_URL.name: b64(&url(&encode(&app_user), &writer)),
+            rs::DATABASE_READ_URL.name: b64(&url(&encode(&app_user), &reader)),
+            rs::RATES_DATABASE_IAM_AUTH.name: b64("true"),
+            rs::RATES_DATABASE_CA_FILE.name: b64(RDS_CA_FILE),
         }),
     );
     let admin = secret(
         DATABASE_ADMIN_SECRET,
         json!({
-            "DATABASE_URL": b64(&url(
+            rs::DATABASE_URL.name: b64(&url(
                 &format!("{}:{}", encode(&admin_user), encode(&admin_password)),
                 &writer
             )),
-            "RATES_DATABASE_CA_FILE": b64(RDS_CA_FILE),
+            rs::RATES_DATABASE_CA_FILE.name: b64(RDS_CA_FILE),
         }),
     );
     let origin = PathBuf::from("terraform output");

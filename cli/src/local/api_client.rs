@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rates_contract::routes;
 use serde_json::Value;
 
 use crate::{Error, Result};
@@ -39,9 +40,9 @@ impl BatchInfo {
         })
     }
 
-    /// Whether the batch reached a final state (committed or rejected).
+    /// Whether the batch reached a final state (committed, rejected or failed).
     pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "committed" | "rejected" | "failed")
+        rates_contract::BatchStatus::parse(&self.status).is_some_and(|s| s.is_final())
     }
 }
 
@@ -83,7 +84,7 @@ impl ApiClient {
 
     /// `GET /metrics` as text.
     pub fn metrics(&self) -> Result<String> {
-        let url = format!("{}/metrics", self.base);
+        let url = format!("{}{}", self.base, routes::METRICS.path);
         self.runtime.block_on(async {
             let response = self
                 .http
@@ -105,7 +106,7 @@ impl ApiClient {
 
     /// Posts a batch file (CSV) with an idempotency key; the same key returns the same batch.
     pub fn post_batch(&self, file: &Path, idempotency_key: &str) -> Result<BatchInfo> {
-        let url = format!("{}/batches", self.base);
+        let url = format!("{}{}", self.base, routes::BATCHES.path);
         let body = std::fs::read(file).map_err(Error::io(format!("reading {}", file.display())))?;
         self.runtime.block_on(async {
             let response = self
@@ -138,7 +139,7 @@ impl ApiClient {
 
     /// `GET /batches/{id}`.
     pub fn batch(&self, id: &str) -> Result<BatchInfo> {
-        let url = format!("{}/batches/{id}", self.base);
+        let url = format!("{}{}", self.base, routes::batch_path(id));
         let value = self.get_json(&url)?;
         BatchInfo::parse(value.clone())
             .ok_or_else(|| local(format!("GET {url}: unexpected answer {value}")))
@@ -146,7 +147,7 @@ impl ApiClient {
 
     /// `GET /batches?limit=N`: the most recent batches.
     pub fn recent_batches(&self, limit: usize) -> Result<Vec<BatchInfo>> {
-        let url = format!("{}/batches?limit={limit}", self.base);
+        let url = format!("{}{}?limit={limit}", self.base, routes::BATCHES.path);
         let value = self.get_json(&url)?;
         let items = match value {
             Value::Array(items) => items,

@@ -81,7 +81,7 @@ pub fn load(
             std::thread::sleep(Duration::from_millis(200));
             batch = client.batch(&batch.id)?;
         }
-        if batch.status != "committed" {
+        if batch.status != rates_contract::BatchStatus::Committed.as_str() {
             return Err(Error::Local {
                 message: format!(
                     "the demo batch {} was {}: {}",

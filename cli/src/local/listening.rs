@@ -15,13 +15,15 @@ pub fn find_listening_addr(log: &Path, offset: u64) -> Option<SocketAddr> {
 }
 
 /// `{"message":"listening","addr":"127.0.0.1:PORT"}`, with the fields at the top level or
-/// under `fields` (tracing's JSON layout), among other keys.
+/// under `fields` (tracing's JSON layout), among other keys: the contract's start-up line
+/// ([`rates_contract::startup`]).
 pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
+    use rates_contract::startup::{ADDR_FIELD, LISTENING, MESSAGE_FIELD, NESTED_FIELDS};
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    let found = [&value, &value["fields"]]
+    let found = [&value, &value[NESTED_FIELDS]]
         .into_iter()
-        .find(|obj| obj["message"] == "listening")
-        .and_then(|obj| obj["addr"].as_str()?.parse().ok());
+        .find(|obj| obj[MESSAGE_FIELD] == LISTENING)
+        .and_then(|obj| obj[ADDR_FIELD].as_str()?.parse().ok());
     found
 }
 

@@ -1,6 +1,7 @@
 //! The settings of the local environment's processes: from the profile (worker count and
 //! concurrency, pools, drain timeout, log filter, limits) and `up`'s flags.
 
+use rates_contract::settings as rs;
 use sha2::{Digest, Sha256};
 
 use crate::cli::UpArgs;
@@ -63,50 +64,49 @@ impl LocalSettings {
         })
     }
 
-    /// The environment shared by every runtime process (the api adds `RATES_BIND`).
+    /// The environment shared by every runtime process (the api adds `RATES_BIND`), by
+    /// the contract's names.
     pub fn runtime_env(&self, database_url: &str) -> Vec<(String, String)> {
-        [
-            ("DATABASE_URL", database_url.to_string()),
-            ("RATES_QUEUE_BACKEND", "postgres".to_string()),
-            ("RATES_LOG", self.log.clone()),
+        named([
+            (rs::DATABASE_URL, database_url.to_string()),
+            (rs::RATES_QUEUE_BACKEND, "postgres".to_string()),
+            (rs::RATES_LOG, self.log.clone()),
             (
-                "RATES_DRAIN_TIMEOUT_SECS",
+                rs::RATES_DRAIN_TIMEOUT_SECS,
                 self.drain_timeout_secs.to_string(),
             ),
-            ("RATES_MAX_BATCH_BYTES", self.max_batch_bytes.to_string()),
-            ("RATES_MAX_RANGE_DAYS", self.max_range_days.to_string()),
-            ("RATES_METRICS_NAMESPACE", self.metrics_namespace.clone()),
-            ("RATES_METRICS_DIMENSIONS", self.metric_dimensions.clone()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+            (rs::RATES_MAX_BATCH_BYTES, self.max_batch_bytes.to_string()),
+            (rs::RATES_MAX_RANGE_DAYS, self.max_range_days.to_string()),
+            (rs::RATES_METRICS_NAMESPACE, self.metrics_namespace.clone()),
+            (rs::RATES_METRICS_DIMENSIONS, self.metric_dimensions.clone()),
+        ])
     }
 
     /// The api's extra environment.
     pub fn api_env(&self) -> Vec<(String, String)> {
-        vec![
-            ("RATES_DB_POOL_SIZE".into(), self.api_pool_size.to_string()),
-            (
-                "RATES_READ_POOL_SIZE".into(),
-                self.read_pool_size.to_string(),
-            ),
-        ]
+        named([
+            (rs::RATES_DB_POOL_SIZE, self.api_pool_size.to_string()),
+            (rs::RATES_READ_POOL_SIZE, self.read_pool_size.to_string()),
+        ])
     }
 
     /// A worker's extra environment.
     pub fn worker_env(&self) -> Vec<(String, String)> {
-        vec![
+        named([
+            (rs::RATES_DB_POOL_SIZE, self.worker_pool_size.to_string()),
             (
-                "RATES_DB_POOL_SIZE".into(),
-                self.worker_pool_size.to_string(),
-            ),
-            (
-                "RATES_WORKER_CONCURRENCY".into(),
+                rs::RATES_WORKER_CONCURRENCY,
                 self.worker_concurrency.to_string(),
             ),
-        ]
+        ])
     }
+}
+
+fn named<const N: usize>(settings: [(rs::Setting, String); N]) -> Vec<(String, String)> {
+    settings
+        .into_iter()
+        .map(|(setting, value)| (setting.name.to_string(), value))
+        .collect()
 }
 
 /// How long a SIGTERM'd process may take before SIGKILL: the profile's drain timeout plus a

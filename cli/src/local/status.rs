@@ -64,8 +64,8 @@ pub fn status(ctx: &Context, profile: &Profile) -> Result<ExitCode> {
             Err("api not running".to_string())
         }
     };
-    let healthz = probe("/healthz");
-    let readyz = probe("/readyz");
+    let healthz = probe(rates_contract::routes::HEALTHZ.path);
+    let readyz = probe(rates_contract::routes::READYZ.path);
     let depth = if api_alive {
         client.metrics().ok().as_deref().and_then(queue_depth)
     } else {
@@ -84,7 +84,7 @@ pub fn status(ctx: &Context, profile: &Profile) -> Result<ExitCode> {
             let probe = match state.worker_ports.get(&p.name) {
                 Some(port) if p.alive => ApiClient::new(&format!("http://127.0.0.1:{port}"))
                     .map_err(|e| e.to_string())
-                    .and_then(|c| c.probe("/readyz")),
+                    .and_then(|c| c.probe(rates_contract::routes::READYZ.path)),
                 Some(_) => Err("not running".to_string()),
                 None => Err("no health port recorded".to_string()),
             };

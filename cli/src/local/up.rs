@@ -249,7 +249,9 @@ fn ensure_api(
     if let (Some(pid), Some(prev)) = (live, previous) {
         let same = prev.api_fingerprint == fingerprint
             && settings.api_port.is_none_or(|p| p == prev.api_port);
-        if same && ApiClient::new(&prev.api_url)?.probe("/readyz") == Ok(200) {
+        if same
+            && ApiClient::new(&prev.api_url)?.probe(rates_contract::routes::READYZ.path) == Ok(200)
+        {
             ctx.ui.event(
                 "process_kept",
                 &format!("✓ api already running (pid {pid}) on {}", prev.api_url),
@@ -352,7 +354,7 @@ fn start_http_process(
         ));
         let client = ApiClient::new(&format!("http://127.0.0.1:{port}"))?;
         wait_for(&mut spawned, deadline, "to become ready", || {
-            (client.probe("/readyz") == Ok(200)).then_some(())
+            (client.probe(rates_contract::routes::READYZ.path) == Ok(200)).then_some(())
         })?;
         Ok(port)
     })();

@@ -262,7 +262,10 @@ fn ingress_annotations(p: &Profile) -> Value {
     };
     put("scheme", ingress.scheme.as_str().into());
     put("target-type", "ip".into());
-    put("healthcheck-path", "/readyz".into());
+    put(
+        "healthcheck-path",
+        rates_contract::routes::READYZ.path.into(),
+    );
     put("healthcheck-interval-seconds", "10".into());
     put("healthy-threshold-count", "2".into());
     put("unhealthy-threshold-count", "2".into());

@@ -201,8 +201,8 @@ fn check_pod(what: &str, spec: &Value, p: &Profile, serving: bool) -> Result<()>
             }
         }
         if serving {
-            if c["readinessProbe"]["httpGet"]["path"] != "/readyz"
-                || c["livenessProbe"]["httpGet"]["path"] != "/healthz"
+            if c["readinessProbe"]["httpGet"]["path"] != rates_contract::routes::READYZ.path
+                || c["livenessProbe"]["httpGet"]["path"] != rates_contract::routes::HEALTHZ.path
             {
                 return Err(fail("readiness must probe /readyz and liveness /healthz"));
             }

@@ -36,7 +36,9 @@ pub const MODULES: &[&str] = &[
 fn template_dirs(target: Target) -> &'static [&'static str] {
     match target {
         Target::Aws => &["terraform", "k8s", "cloudwatch"],
-        Target::Local => &["local"],
+        // `envctl up local` builds the processes' environment itself (local/settings.rs,
+        // by the contract's names); nothing is rendered for it.
+        Target::Local => &[],
     }
 }
 
