@@ -302,4 +302,121 @@ mod tests {
         }
         assert_eq!(find("RATES_NOPE"), None);
     }
+
+    /// The rows of the first table under `## Configuration` in `text`: (line number,
+    /// variable, default cell).
+    fn documented(text: &str) -> Result<Vec<(usize, String, String)>, String> {
+        let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+        lines
+            .by_ref()
+            .find(|(_, l)| *l == "## Configuration")
+            .ok_or("no `## Configuration` section")?;
+        let mut rows = Vec::new();
+        for (n, line) in lines
+            .skip_while(|(_, l)| !l.starts_with('|'))
+            .take_while(|(_, l)| l.starts_with('|'))
+        {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            if cells[0] == "variable" || cells[0].starts_with("---") {
+                continue;
+            }
+            let name = cells[0]
+                .strip_prefix('`')
+                .and_then(|c| c.strip_suffix('`'))
+                .ok_or(format!(
+                    "line {n}: the variable is not in backticks: {line}"
+                ))?;
+            let default = cells.get(1).ok_or(format!("line {n}: no default cell"))?;
+            rows.push((n, name.to_string(), default.to_string()));
+        }
+        Ok(rows)
+    }
+
+    /// How docs/runtime.md writes a default.
+    fn cell(default: DefaultValue) -> String {
+        match default {
+            Required => "required".into(),
+            Unset => "unset".into(),
+            Value(v) => format!("`{v}`"),
+        }
+    }
+
+    /// The table's rows against the contract, as a list of problems naming the line.
+    fn differences(text: &str) -> Vec<String> {
+        let rows = match documented(text) {
+            Ok(rows) => rows,
+            Err(e) => return vec![e],
+        };
+        let mut problems = Vec::new();
+        for (i, (n, name, default)) in rows.iter().enumerate() {
+            if rows[..i].iter().any(|(_, other, _)| other == name) {
+                problems.push(format!("line {n}: `{name}` is listed twice"));
+            }
+            match find(name) {
+                None => problems.push(format!(
+                    "line {n}: `{name}` is no setting of the contract (contract/src/settings.rs)"
+                )),
+                Some(s) if cell(s.default) != *default => problems.push(format!(
+                    "line {n}: `{name}` has default {default}; the contract's is {}",
+                    cell(s.default)
+                )),
+                Some(_) => {}
+            }
+        }
+        for s in ALL {
+            if !rows.iter().any(|(_, name, _)| name == s.name) {
+                problems.push(format!(
+                    "`{}` (default {}) is missing from the table",
+                    s.name,
+                    cell(s.default)
+                ));
+            }
+        }
+        problems
+    }
+
+    const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/runtime.md");
+
+    /// docs/runtime.md's configuration table lists exactly the contract's settings, each
+    /// with the contract's default.
+    #[test]
+    fn the_runtime_docs_list_exactly_the_contracts_settings() {
+        let text = std::fs::read_to_string(DOCS).expect("docs/runtime.md");
+        let problems = differences(&text);
+        assert!(
+            problems.is_empty(),
+            "docs/runtime.md, configuration table:\n{}",
+            problems.join("\n")
+        );
+    }
+
+    /// The check catches a wrong default, a missing row and an unknown variable.
+    #[test]
+    fn the_docs_check_names_the_line_at_fault() {
+        let text = std::fs::read_to_string(DOCS).expect("docs/runtime.md");
+        let wrong_default = text.replacen(
+            "| `RATES_DB_POOL_SIZE` | `10` |",
+            "| `RATES_DB_POOL_SIZE` | `20` |",
+            1,
+        );
+        let missing = text.replacen(
+            "| `RATES_BATCH_MAX_ERRORS` |",
+            "| `RATES_BATCH_MAX_ERORS` |",
+            1,
+        );
+        assert_ne!(wrong_default, text);
+        assert_ne!(missing, text);
+        let problems = differences(&wrong_default).join("\n");
+        assert!(
+            problems.contains("`RATES_DB_POOL_SIZE` has default `20`; the contract's is `10`")
+                && problems.starts_with("line "),
+            "{problems}"
+        );
+        let problems = differences(&missing).join("\n");
+        assert!(
+            problems.contains("`RATES_BATCH_MAX_ERORS` is no setting")
+                && problems.contains("`RATES_BATCH_MAX_ERRORS` (default `100`) is missing"),
+            "{problems}"
+        );
+    }
 }
