@@ -354,22 +354,28 @@ class Values:
 # ---------------------------------------------------------------- walking values
 
 
-def _plan_unknowns(block, value, create):
+def _plan_unknowns(block, value, create, optional_too=True):
     """Planned object: computed attributes the configuration leaves null become unknown
-    on create (on update Terraform's proposal already carries the prior value)."""
+    on create (on update Terraform's proposal already carries the prior value).
+    `optional_too=False` leaves optional+computed ones null (data sources: an argument
+    left out stays out)."""
     if value is None or value is Unknown:
         return value
     out = dict(value)
+
+    def again(b, x):
+        return _plan_unknowns(b, x, create, optional_too)
+
     for name, a in block.get("attributes", {}).items():
         v = out.get(name)
-        if v is None and a.get("computed") and create:
+        if v is None and a.get("computed") and create and (optional_too or not a.get("optional")):
             out[name] = Unknown
         elif v is not None and v is not Unknown and "nested_type" in a:
-            out[name] = _each_nested(a["nested_type"], v, lambda b, x: _plan_unknowns(b, x, create))
+            out[name] = _each_nested(a["nested_type"], v, again)
     for name, b in block.get("block_types", {}).items():
         v = out.get(name)
         if v is not None and v is not Unknown:
-            out[name] = _each_block(b, v, lambda blk, x: _plan_unknowns(blk, x, create))
+            out[name] = _each_block(b, v, again)
     return out
 
 
@@ -499,7 +505,14 @@ def read_data_source(values, type_name, block, cfg):
                   "public_key_algorithm": "RSA", "serial_number": "1", "signature_algorithm": "SHA256-RSA",
                   "version": 3, "sha1_fingerprint": _digest("tls", cfg.get("url"), n=40)}]
         state.update(certificates=certs, id=_digest("tls", cfg.get("url"), n=40))
-    return _fill(values, type_name, block, _plan_unknowns(block, state, True))
+    # Arguments left out stay null, except the identifiers a lookup answers (a data
+    # source found by name knows its ARN and id).
+    state = _plan_unknowns(block, state, True, optional_too=False)
+    for name, a in block.get("attributes", {}).items():
+        lookup = name in ("id", "arn", "name", "region") or name.endswith(("_arn", "_id"))
+        if lookup and a.get("computed") and state.get(name) is None:
+            state[name] = Unknown
+    return _fill(values, type_name, block, state)
 
 
 # ---------------------------------------------------------------- the servicer
