@@ -50,6 +50,38 @@ pub enum Error {
     #[error("unavailable: {message}")]
     Unavailable { message: String },
 
+    /// The route exists but does not answer this method.
+    #[error(
+        "method {method} is not allowed on `{path}`; the Allow header lists the methods it answers"
+    )]
+    MethodNotAllowed { method: String, path: String },
+
+    /// The request's header fields are larger than the runtime accepts.
+    #[error("request header fields too large: {size} bytes in {fields} fields; the limit is {limit_bytes} bytes and {limit_fields} fields")]
+    HeadersTooLarge {
+        size: usize,
+        fields: usize,
+        limit_bytes: usize,
+        limit_fields: usize,
+    },
+
+    /// An error status answered by the HTTP layer itself (an extractor's rejection, a
+    /// layer), rewritten into the JSON shape; `message` is what it said.
+    #[error("{message}")]
+    Http { status: StatusCode, message: String },
+
+    /// The database cannot be reached or does not take connections now (stopped,
+    /// restarting, failing over to its standby): no connection within the pool's wait,
+    /// refused or reset connections, or the server shutting sessions down. Answered with
+    /// 503 and `Retry-After` so clients and load balancers retry; see
+    /// [`is_unavailable`].
+    #[error("database: {context}: unavailable: {source}")]
+    DatabaseUnavailable {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// A database operation failed.
     #[error("database: {context}: {source}")]
     Database {
@@ -122,10 +154,16 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Error::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Error::Http { status, .. } => *status,
+            // A TLS handshake that fails is a connection that cannot be made, like a
+            // refused one: the log says which setting to check.
+            Error::Unavailable { .. }
+            | Error::DatabaseUnavailable { .. }
+            | Error::DatabaseTls { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Config { .. }
             | Error::Database { .. }
-            | Error::DatabaseTls { .. }
             | Error::Migrate { .. }
             | Error::Io { .. }
             | Error::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -144,11 +182,13 @@ impl Error {
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Unavailable { .. } => "unavailable",
-            Error::Database { .. }
-            | Error::DatabaseTls { .. }
-            | Error::Migrate { .. }
-            | Error::Io { .. }
-            | Error::Other(_) => "internal",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
+            Error::HeadersTooLarge { .. } => "headers_too_large",
+            Error::Http { status, .. } => code_for_status(*status),
+            Error::DatabaseUnavailable { .. } | Error::DatabaseTls { .. } => "database_unavailable",
+            Error::Database { .. } | Error::Migrate { .. } | Error::Io { .. } | Error::Other(_) => {
+                "internal"
+            }
         }
     }
 
@@ -175,6 +215,11 @@ impl<T> DbContext<T> for std::result::Result<T, sqlx::Error> {
                     context: context.into(),
                     source,
                 }
+            } else if is_unavailable(&source) {
+                Error::DatabaseUnavailable {
+                    context: context.into(),
+                    source,
+                }
             } else {
                 Error::Database {
                     context: context.into(),
@@ -198,6 +243,59 @@ pub fn is_tls_failure(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether a database error means the database cannot be reached or does not take work
+/// now, rather than that the request or the runtime is wrong. This is what a stopped
+/// server, a restart and a Multi-AZ failover look like from here:
+///
+/// - the pool found no connection within its wait (`PoolTimedOut`: every attempt to
+///   connect failed, or every connection stayed busy), or was closed at shutdown;
+/// - the socket failed: connection refused, reset, broken pipe, end of file (`Io`);
+/// - TLS could not be set up (`Tls`);
+/// - the server said so: SQLSTATE class 08 (connection exception) or 57P01
+///   `admin_shutdown`, 57P02 `crash_shutdown`, 57P03 `cannot_connect_now` (starting up,
+///   shutting down, in recovery).
+///
+/// Everything else (a constraint, a bad statement, a decoding error) is a fault.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+/// How long a client should wait before retrying a request the database could not
+/// serve (`Retry-After`, seconds). Short: a restart or failover is over in tens of
+/// seconds, and a retry costs the client little.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
+fn database_unavailable_message() -> String {
+    format!(
+        "the database is unavailable (down, restarting or failing over); retry in {DATABASE_RETRY_AFTER_SECS} seconds"
+    )
+}
+
+/// The `code` of an error status answered by the HTTP layer itself.
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}
+
 /// The JSON error body: `{"error": {"code", "message", "parameter"?}}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -218,12 +316,22 @@ pub struct ErrorDetail {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            // Internal details go to the log, not to the client.
-            tracing::error!(error = %self, "request failed");
-            "internal error; see the service log".to_string()
-        } else {
-            self.to_string()
+        // Internal details (addresses, SQL, settings) go to the log, not to the client.
+        let message = match &self {
+            Error::DatabaseUnavailable { .. } => {
+                tracing::warn!(error = %self, "request failed: the database is unavailable");
+                database_unavailable_message()
+            }
+            Error::DatabaseTls { .. } => {
+                // Likely a setting, not a passing outage: logged as an error.
+                tracing::error!(error = %self, "request failed: the database is unavailable");
+                database_unavailable_message()
+            }
+            _ if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::error!(error = %self, "request failed");
+                "internal error; see the service log".to_string()
+            }
+            _ => self.to_string(),
         };
         let body = ErrorBody {
             error: ErrorDetail {
@@ -232,6 +340,113 @@ impl IntoResponse for Error {
                 parameter: self.parameter().map(str::to_string),
             },
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(DATABASE_RETRY_AFTER_SECS),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server error with a given SQLSTATE, as PostgreSQL would send it.
+    #[derive(Debug)]
+    struct Server(&'static str);
+
+    impl std::fmt::Display for Server {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Server {}
+
+    impl sqlx::error::DatabaseError for Server {
+        fn message(&self) -> &str {
+            "from the server"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn server(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Server(code)))
+    }
+
+    #[test]
+    fn an_unreachable_or_refusing_database_is_503_everything_else_500() {
+        use std::io::{Error as IoError, ErrorKind};
+        let unavailable = [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(IoError::from(ErrorKind::ConnectionRefused)),
+            sqlx::Error::Io(IoError::from(ErrorKind::ConnectionReset)),
+            sqlx::Error::Io(IoError::from(ErrorKind::UnexpectedEof)),
+            sqlx::Error::Tls("handshake failed".into()),
+            server("08006"), // connection_failure
+            server("08001"), // sqlclient_unable_to_establish_sqlconnection
+            server("57P01"), // admin_shutdown
+            server("57P02"), // crash_shutdown
+            server("57P03"), // cannot_connect_now
+        ];
+        for error in unavailable {
+            let shown = error.to_string();
+            let error = Err::<(), _>(error).db("a query").unwrap_err();
+            assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE, "{shown}");
+            assert_eq!(error.code(), "database_unavailable", "{shown}");
+        }
+        let faults = [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::ColumnNotFound("x".into()),
+            sqlx::Error::Protocol("unexpected message".into()),
+            server("23505"), // unique_violation
+            server("42P01"), // undefined_table
+            server("57014"), // query_canceled: a statement timeout, not an outage
+            server("28P01"), // invalid_password: a setting, not an outage
+        ];
+        for error in faults {
+            let shown = error.to_string();
+            let error = Err::<(), _>(error).db("a query").unwrap_err();
+            assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR, "{shown}");
+            assert_eq!(error.code(), "internal", "{shown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_503_carries_retry_after_and_no_details() {
+        let error = Err::<(), _>(sqlx::Error::Io(std::io::Error::other("10.0.3.7:5432")))
+            .db("reading the prices version")
+            .unwrap_err();
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers()[axum::http::header::RETRY_AFTER],
+            DATABASE_RETRY_AFTER_SECS.to_string()
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "database_unavailable");
+        assert!(!body.to_string().contains("10.0.3.7"), "{body}");
     }
 }

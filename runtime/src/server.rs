@@ -1,6 +1,5 @@
 //! Serving HTTP: bind, log the bound address, and drain gracefully on shutdown.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 
 use rates_contract::startup;
@@ -47,10 +46,7 @@ impl Server {
         let shutdown = self.state.shutdown.clone();
         let drain_timeout = self.state.config.drain_timeout;
         let app = router(self.state);
-        let token = shutdown.clone();
-        let serve = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .into_future();
+        let serve = serve(self.listener, app, shutdown.clone());
         tokio::pin!(serve);
         tokio::select! {
             result = &mut serve => {
@@ -73,6 +69,82 @@ impl Server {
             }
         }
     }
+}
+
+/// The largest request head (request line and header fields) the HTTP parser reads.
+/// Above the documented limit ([`crate::app::MAX_HEADER_BYTES`]) so that the router's
+/// layer, which answers in JSON, refuses oversized headers; only a head past this
+/// gets the parser's own 431 without a body, and its connection closed. 64 KiB is
+/// also what an AWS Application Load Balancer forwards at most.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+/// The most header fields the HTTP parser reads (its default is 100, the documented
+/// limit [`crate::app::MAX_HEADER_FIELDS`]; the router's layer refuses those past it
+/// in JSON).
+pub const MAX_PARSED_HEADER_FIELDS: usize = 1024;
+
+/// Accepts connections and serves `app` on each (HTTP/1.1, keep-alive) until
+/// `shutdown` is cancelled; then closes the listener, lets every connection finish
+/// the request it is serving and close, and returns once all have.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.max_header_size(MAX_REQUEST_HEAD_BYTES)
+        .max_headers(MAX_PARSED_HEADER_FIELDS);
+    // Each connection task holds a receiver; `closed()` resolves once all are gone.
+    let (all_closed, connection) = tokio::sync::watch::channel(());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let shutdown = shutdown.clone();
+        let connection = connection.clone();
+        tokio::spawn(async move {
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                () = shutdown.cancelled() => {
+                    // Finish the request in flight (if any), then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(connection);
+        });
+    }
+    drop(listener);
+    drop(connection);
+    all_closed.closed().await;
+    Ok(())
+}
+
+/// An accept that failed: a connection the peer gave up on is nothing; anything
+/// else (out of file descriptors) is logged and retried after a pause, as
+/// `axum::serve` does.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %error, "accepting a connection failed; retrying in 1 s");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }
 
 /// Cancels `token` on the first SIGTERM or SIGINT. Readiness turns false at
