@@ -1,7 +1,7 @@
 //! POST /prices: one price for every day of a date range, in one transaction.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -14,8 +14,15 @@ use crate::date_range::DateRange;
 use crate::error::{DbContext, Error, ErrorBody, Result};
 use crate::network::PortCode;
 
+/// The largest POST /prices body (it is read whole): axum's default, made explicit so it
+/// is documented. A larger body gets 413 `payload_too_large`.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route(rates_contract::routes::PRICES.path, post(post_prices))
+    Router::new().route(
+        rates_contract::routes::PRICES.path,
+        post(post_prices).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+    )
 }
 
 /// The request body of POST /prices.
@@ -150,7 +157,10 @@ pub struct PricesInserted {
 #[utoipa::path(post, path = "/prices", tag = "rates", request_body = NewPrices,
     responses(
         (status = 201, description = "The prices were stored", body = PricesInserted),
-        (status = 400, description = "A field is missing or invalid, or a port does not exist; nothing was stored", body = ErrorBody)))]
+        (status = 400, description = "A field is missing or invalid, or a port does not exist; nothing was stored", body = ErrorBody),
+        (status = 413, description = "The body is larger than 2 MiB", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (down, restarting or failing over): code `database_unavailable`; retry after Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn post_prices(
     State(state): State<AppState>,
     body: Bytes,

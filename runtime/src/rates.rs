@@ -105,7 +105,9 @@ pub struct DayRate {
 #[utoipa::path(get, path = "/rates", tag = "rates", params(RatesParams),
     responses(
         (status = 200, description = "One entry per day from date_from to date_to; average_price is null on days without prices", body = [DayRate]),
-        (status = 400, description = "A parameter is missing or invalid, or names no known port or region", body = ErrorBody)))]
+        (status = 400, description = "A parameter is missing or invalid, or names no known port or region", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (down, restarting or failing over): code `database_unavailable`; retry after Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn rates(
     State(state): State<AppState>,
     pairs: std::result::Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -118,7 +120,9 @@ pub async fn rates(
 #[utoipa::path(get, path = "/rates_null", tag = "rates", params(RatesParams),
     responses(
         (status = 200, description = "One entry per day from date_from to date_to; average_price is null on days with fewer than 3 prices", body = [DayRate]),
-        (status = 400, description = "A parameter is missing or invalid, or names no known port or region", body = ErrorBody)))]
+        (status = 400, description = "A parameter is missing or invalid, or names no known port or region", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (down, restarting or failing over): code `database_unavailable`; retry after Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn rates_null(
     State(state): State<AppState>,
     pairs: std::result::Result<Query<Vec<(String, String)>>, QueryRejection>,

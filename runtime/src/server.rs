@@ -77,10 +77,12 @@ impl Server {
 /// gets the parser's own 431 without a body, and its connection closed. 64 KiB is
 /// also what an AWS Application Load Balancer forwards at most.
 pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
-/// The most header fields the HTTP parser reads (its default is 100, the documented
-/// limit [`crate::app::MAX_HEADER_FIELDS`]; the router's layer refuses those past it
-/// in JSON).
-pub const MAX_PARSED_HEADER_FIELDS: usize = 1024;
+/// The most header fields the HTTP parser reads: above the documented limit
+/// ([`crate::app::MAX_HEADER_FIELDS`], also hyper's default) so the router's layer
+/// refuses 101 to 256 fields in JSON. Not more: past its default hyper allocates this
+/// many slots for every request it parses, measured at about 0.8 ns per slot per
+/// request (+0.2 µs at 256, +0.8 µs at 1,024, against about 0.8 µs to parse a request).
+pub const MAX_PARSED_HEADER_FIELDS: usize = 256;
 
 /// Accepts connections and serves `app` on each (HTTP/1.1, keep-alive) until
 /// `shutdown` is cancelled; then closes the listener, lets every connection finish

@@ -277,6 +277,30 @@ async fn the_served_openapi_document_matches_the_repository_copy() {
             .collect();
         assert_eq!(methods, route.methods, "{}", route.path);
     }
+    // Every operation that needs the database documents its 503 (an error body and
+    // Retry-After); probes and this document do not need it.
+    let mut checked = 0;
+    for route in rates_contract::routes::ALL {
+        if route.probe || route.path == rates_contract::routes::OPENAPI.path {
+            continue;
+        }
+        for (method, operation) in served["paths"][route.path].as_object().unwrap() {
+            let unavailable = &operation["responses"]["503"];
+            assert_eq!(
+                unavailable["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{method} {}: {unavailable}",
+                route.path
+            );
+            assert!(
+                unavailable["headers"]["Retry-After"].is_object(),
+                "{method} {}: {unavailable}",
+                route.path
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6, "operations that touch the database");
 }
 
 /// Checks that an answer is the runtime's JSON error (`{"error": {"code", "message",
@@ -433,7 +457,7 @@ async fn every_error_answer_is_json() {
             request: c
                 .post(app.url("/prices"))
                 .header("content-type", "application/json")
-                .body(" ".repeat(3 << 20)),
+                .body(" ".repeat(rates::prices::MAX_BODY_BYTES + 1)),
             status: 413,
             code: "payload_too_large",
             headers: vec![],

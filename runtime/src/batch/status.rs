@@ -21,7 +21,9 @@ const DEFAULT_LIMIT: i64 = 50;
     responses(
         (status = 200, description = "The batch", body = BatchView),
         (status = 400, description = "The id is not a UUID", body = crate::error::ErrorBody),
-        (status = 404, description = "No such batch", body = crate::error::ErrorBody)))]
+        (status = 404, description = "No such batch", body = crate::error::ErrorBody),
+        (status = 503, description = "The database is unavailable (down, restarting or failing over): code `database_unavailable`; retry after Retry-After seconds", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn get_batch(
     State(ingest): State<Ingest>,
     Path(id): Path<String>,
@@ -57,7 +59,9 @@ pub struct BatchList {
     params(ListQuery),
     responses(
         (status = 200, description = "Recent batches", body = BatchList),
-        (status = 400, description = "Bad status or limit", body = crate::error::ErrorBody)))]
+        (status = 400, description = "Bad status or limit", body = crate::error::ErrorBody),
+        (status = 503, description = "The database is unavailable (down, restarting or failing over): code `database_unavailable`; retry after Retry-After seconds", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn list_batches(
     State(ingest): State<Ingest>,
     Query(query): Query<ListQuery>,

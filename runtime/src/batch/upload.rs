@@ -47,7 +47,9 @@ pub struct BatchAccepted {
         (status = 400, description = "Empty body or bad Idempotency-Key", body = crate::error::ErrorBody),
         (status = 409, description = "The Idempotency-Key names a batch with other content", body = crate::error::ErrorBody),
         (status = 413, description = "Larger than RATES_MAX_BATCH_BYTES", body = crate::error::ErrorBody),
-        (status = 415, description = "Content-Type is not text/csv or application/x-ndjson", body = crate::error::ErrorBody)))]
+        (status = 415, description = "Content-Type is not text/csv or application/x-ndjson", body = crate::error::ErrorBody),
+        (status = 503, description = "The database is unavailable (down, restarting or failing over): code `database_unavailable`; retry after Retry-After seconds", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn create_batch(
     State(ingest): State<Ingest>,
     headers: HeaderMap,
