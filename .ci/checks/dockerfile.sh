@@ -68,4 +68,23 @@ if contents "$scratch/Dockerfile.noca" 2>/dev/null; then
   echo "dockerfile.sh: a Dockerfile without the CA bundle passed; the check is broken" >&2
   exit 1
 fi
+# The build stage builds inside the workspace, so every workspace member's folder must be
+# copied in (a member missing from the image fails `cargo build` there, not here).
+members_copied() {
+  python - "$1" <<'PY'
+import re, sys, tomllib
+members = tomllib.load(open("Cargo.toml", "rb"))["workspace"]["members"]
+text = open(sys.argv[1]).read()
+copied = set(re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+\./\S*", text, re.M))
+missing = [m for m in members if m.split("/")[0] not in copied]
+if missing:
+    sys.exit(f"{sys.argv[1]}: the build stage does not COPY workspace member(s) {missing} (Cargo.toml lists them)")
+PY
+}
+members_copied "$DOCKERFILE"
+grep -v '^COPY contract' "$DOCKERFILE" > "$scratch/Dockerfile.nomember"
+if members_copied "$scratch/Dockerfile.nomember" 2>/dev/null; then
+  echo "dockerfile.sh: a Dockerfile missing a workspace member passed; the check is broken" >&2
+  exit 1
+fi
 echo "dockerfile: ok"
