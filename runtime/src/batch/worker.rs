@@ -91,7 +91,8 @@ pub async fn run_with_probes(
         .map_err(|e| Error::io("reading the bound address", e))?;
     // The start-up line envctl reads the bound port from (the contract's format).
     tracing::info!({ startup::ADDR_FIELD } = %addr, "{}", startup::LISTENING);
-    let app = crate::health::routes().with_state(state.clone());
+    // The same HTTP layers as `serve` (JSON errors for unknown paths and the rest).
+    let app = crate::app::with_http_layers(crate::health::routes(), state.clone());
     let token = state.shutdown.clone();
     let probes = tokio::spawn(async move {
         axum::serve(listener, app)
