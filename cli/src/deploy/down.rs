@@ -17,7 +17,11 @@ use super::{safety, DeployTree, DownOptions, DownReport, Session};
 
 const KUBE_DELETE_WAIT: Duration = Duration::from_secs(5 * 60);
 
-pub async fn run(ctx: &Context, profile: &Profile, opts: &DownOptions) -> Result<DownReport> {
+pub(super) async fn run(
+    ctx: &Context,
+    profile: &Profile,
+    opts: &DownOptions,
+) -> Result<DownReport> {
     let ui = &ctx.ui;
     safety::confirm_down(ui, profile, opts.force_protected.as_deref())?;
     let terraform = Terraform::discover(opts.terraform.as_deref())?;

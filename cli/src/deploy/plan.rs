@@ -7,7 +7,11 @@ use crate::{Error, Result};
 
 use super::{DeployTree, PlanOptions, Session};
 
-pub async fn run(ctx: &Context, profile: &Profile, opts: &PlanOptions) -> Result<PlanSummary> {
+pub(super) async fn run(
+    ctx: &Context,
+    profile: &Profile,
+    opts: &PlanOptions,
+) -> Result<PlanSummary> {
     let terraform = Terraform::discover(opts.terraform.as_deref())?;
     let tree = DeployTree::render_to_disk(ctx, profile)?;
     let session = Session::connect(ctx, profile).await?;

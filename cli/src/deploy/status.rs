@@ -13,7 +13,7 @@ use crate::Result;
 
 use super::{DeployTree, Session, StatusReport};
 
-pub async fn run(ctx: &Context, profile: &Profile) -> Result<StatusReport> {
+pub(super) async fn run(ctx: &Context, profile: &Profile) -> Result<StatusReport> {
     let tree = DeployTree::render_in_memory(ctx, profile)?;
     let session = Session::connect(ctx, profile).await?;
     let region = session.aws.region.clone();
@@ -67,7 +67,7 @@ pub async fn run(ctx: &Context, profile: &Profile) -> Result<StatusReport> {
 }
 
 /// The URLs of the environment's Ingresses (their load balancers' names).
-pub async fn endpoints(
+pub(super) async fn endpoints(
     client: &kube::Client,
     namespace: &str,
     selector: &str,

@@ -27,7 +27,7 @@ use super::{infra, safety, DeployTree, Session, UpOptions, UpReport};
 /// completed Job mean the migrations already ran.
 const JOB_HASH_ANNOTATION: &str = "envctl.io/spec-sha256";
 
-pub async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> Result<UpReport> {
+pub(super) async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> Result<UpReport> {
     let ui = &ctx.ui;
     let terraform = Terraform::discover(opts.terraform.as_deref())?;
     let mut tree = DeployTree::render_to_disk(ctx, profile)?;

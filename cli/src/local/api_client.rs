@@ -10,7 +10,7 @@ use crate::{Error, Result};
 
 /// Talks to the api at `base` (e.g. `http://127.0.0.1:40123`). envctl's commands are
 /// synchronous; the client runs its requests on a private single-threaded runtime.
-pub struct ApiClient {
+pub(super) struct ApiClient {
     base: String,
     http: reqwest::Client,
     runtime: tokio::runtime::Runtime,
@@ -18,7 +18,7 @@ pub struct ApiClient {
 
 /// A batch as the api describes it (`GET /batches/{id}`, `GET /batches`).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct BatchInfo {
+pub(super) struct BatchInfo {
     pub id: String,
     pub status: String,
     /// The whole JSON document, for fields envctl does not interpret (rows, errors, times).
@@ -41,13 +41,13 @@ impl BatchInfo {
     }
 
     /// Whether the batch reached a final state (committed, rejected or failed).
-    pub fn is_final(&self) -> bool {
+    pub(super) fn is_final(&self) -> bool {
         rates_contract::BatchStatus::parse(&self.status).is_some_and(|s| s.is_final())
     }
 }
 
 impl ApiClient {
-    pub fn new(base: &str) -> Result<ApiClient> {
+    pub(super) fn new(base: &str) -> Result<ApiClient> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -64,12 +64,12 @@ impl ApiClient {
         })
     }
 
-    pub fn base(&self) -> &str {
+    pub(super) fn base(&self) -> &str {
         &self.base
     }
 
     /// The status code of `GET path`, or the connection error as text.
-    pub fn probe(&self, path: &str) -> std::result::Result<u16, String> {
+    pub(super) fn probe(&self, path: &str) -> std::result::Result<u16, String> {
         let url = format!("{}{path}", self.base);
         self.runtime.block_on(async {
             self.http
@@ -83,7 +83,7 @@ impl ApiClient {
     }
 
     /// `GET /metrics` as text.
-    pub fn metrics(&self) -> Result<String> {
+    pub(super) fn metrics(&self) -> Result<String> {
         let url = format!("{}{}", self.base, routes::METRICS.path);
         self.runtime.block_on(async {
             let response = self
@@ -105,7 +105,7 @@ impl ApiClient {
     }
 
     /// Posts a batch file (CSV) with an idempotency key; the same key returns the same batch.
-    pub fn post_batch(&self, file: &Path, idempotency_key: &str) -> Result<BatchInfo> {
+    pub(super) fn post_batch(&self, file: &Path, idempotency_key: &str) -> Result<BatchInfo> {
         let url = format!("{}{}", self.base, routes::BATCHES.path);
         let body = std::fs::read(file).map_err(Error::io(format!("reading {}", file.display())))?;
         self.runtime.block_on(async {
@@ -138,7 +138,7 @@ impl ApiClient {
     }
 
     /// `GET /batches/{id}`.
-    pub fn batch(&self, id: &str) -> Result<BatchInfo> {
+    pub(super) fn batch(&self, id: &str) -> Result<BatchInfo> {
         let url = format!("{}{}", self.base, routes::batch_path(id));
         let value = self.get_json(&url)?;
         BatchInfo::parse(value.clone())
@@ -146,7 +146,7 @@ impl ApiClient {
     }
 
     /// `GET /batches?limit=N`: the most recent batches.
-    pub fn recent_batches(&self, limit: usize) -> Result<Vec<BatchInfo>> {
+    pub(super) fn recent_batches(&self, limit: usize) -> Result<Vec<BatchInfo>> {
         let url = format!("{}{}?limit={limit}", self.base, routes::BATCHES.path);
         let value = self.get_json(&url)?;
         let items = match value {
@@ -185,7 +185,7 @@ impl ApiClient {
 
 /// The queue depth from Prometheus text: the sum of the samples of the first metric whose
 /// name mentions the queue depth (labels, e.g. per status, are added up).
-pub fn queue_depth(metrics: &str) -> Option<f64> {
+pub(super) fn queue_depth(metrics: &str) -> Option<f64> {
     let mut name: Option<&str> = None;
     let mut total = None;
     for line in metrics

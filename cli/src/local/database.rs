@@ -7,12 +7,16 @@ use super::layout::Layout;
 use crate::{Error, Result};
 
 /// The database the runtime uses inside the local cluster.
-pub const DATABASE: &str = "rates";
+pub(super) const DATABASE: &str = "rates";
 
 /// Starts (or finds running) the cluster and makes sure the `rates` database exists.
 /// `port`: a configured port (an error names it when it is taken); `preferred`: the previous
 /// run's port, used when free so URLs stay the same across restarts.
-pub fn start(layout: &Layout, port: Option<u16>, preferred: Option<u16>) -> Result<pgrig::Cluster> {
+pub(super) fn start(
+    layout: &Layout,
+    port: Option<u16>,
+    preferred: Option<u16>,
+) -> Result<pgrig::Cluster> {
     let running = running_port(layout);
     let port =
         match (running, port) {
@@ -43,14 +47,14 @@ pub fn start(layout: &Layout, port: Option<u16>, preferred: Option<u16>) -> Resu
 }
 
 /// The port of the cluster running in the data directory, if one is.
-pub fn running_port(layout: &Layout) -> Option<u16> {
+pub(super) fn running_port(layout: &Layout) -> Option<u16> {
     postmaster(layout)
         .filter(|(pid, _)| super::process::is_alive(*pid, ""))
         .map(|(_, port)| port)
 }
 
 /// The postmaster's pid and port from `postmaster.pid` (lines 1 and 4).
-pub fn postmaster(layout: &Layout) -> Option<(i32, u16)> {
+pub(super) fn postmaster(layout: &Layout) -> Option<(i32, u16)> {
     let text = std::fs::read_to_string(layout.pg_data().join("postmaster.pid")).ok()?;
     let mut lines = text.lines();
     let pid = lines.next()?.trim().parse().ok()?;
@@ -84,12 +88,12 @@ fn ensure_database(cluster: &pgrig::Cluster) -> Result<()> {
 }
 
 /// Stops the cluster if it runs.
-pub fn stop(layout: &Layout) -> Result<()> {
+pub(super) fn stop(layout: &Layout) -> Result<()> {
     pgrig::stop_data_dir(&layout.pg_data()).map_err(pg_error)
 }
 
 /// pgrig's errors in envctl's terms: missing pieces of the machine are prerequisites.
-pub fn pg_error(err: pgrig::Error) -> Error {
+pub(super) fn pg_error(err: pgrig::Error) -> Error {
     match err {
         pgrig::Error::BinariesMissing { .. } | pgrig::Error::NoServiceUser { .. } => {
             Error::Prerequisite {

@@ -18,7 +18,7 @@ use crate::{Error, Result};
 
 /// A lane and a date range present in the demo data, for the printed example query.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExampleLane {
+pub(super) struct ExampleLane {
     pub origin: String,
     pub destination: String,
     pub date_from: String,
@@ -27,14 +27,14 @@ pub struct ExampleLane {
 
 /// What loading the demo data gave.
 #[derive(Debug, Clone)]
-pub struct Loaded {
+pub(super) struct Loaded {
     pub batch: DemoBatch,
     pub example_lane: Option<ExampleLane>,
 }
 
 /// Seeds the network, writes the demo prices as CSV and posts them as one batch, then waits
 /// (until `deadline`) for a worker to commit it.
-pub fn load(
+pub(super) fn load(
     ctx: &Context,
     layout: &Layout,
     rates: &Path,

@@ -116,6 +116,6 @@ impl Layout {
 }
 
 /// The process name of worker number `index` (1-based): `worker-1`, `worker-2`, ...
-pub fn worker_name(index: u32) -> String {
+pub(super) fn worker_name(index: u32) -> String {
     format!("worker-{index}")
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 /// The address in the first `listening` line written to `log` after byte `offset`.
-pub fn find_listening_addr(log: &Path, offset: u64) -> Option<SocketAddr> {
+pub(super) fn find_listening_addr(log: &Path, offset: u64) -> Option<SocketAddr> {
     let mut file = std::fs::File::open(log).ok()?;
     file.seek(SeekFrom::Start(offset)).ok()?;
     let mut text = String::new();
@@ -17,7 +17,7 @@ pub fn find_listening_addr(log: &Path, offset: u64) -> Option<SocketAddr> {
 /// `{"message":"listening","addr":"127.0.0.1:PORT"}`, with the fields at the top level or
 /// under `fields` (tracing's JSON layout), among other keys: the contract's start-up line
 /// ([`rates_contract::startup`]).
-pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
+pub(super) fn parse_listening_line(line: &str) -> Option<SocketAddr> {
     use rates_contract::startup::{ADDR_FIELD, LISTENING, MESSAGE_FIELD, NESTED_FIELDS};
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let found = [&value, &value[NESTED_FIELDS]]

@@ -9,13 +9,13 @@ use super::layout::Layout;
 use crate::{Error, Result};
 
 /// Held for the duration of `up` or `down`; released when dropped (or when envctl exits).
-pub struct LocalLock {
+pub(super) struct LocalLock {
     _lock: Flock<File>,
 }
 
 impl LocalLock {
     /// Takes the lock, or fails at once naming the reason when another run holds it.
-    pub fn acquire(layout: &Layout) -> Result<LocalLock> {
+    pub(super) fn acquire(layout: &Layout) -> Result<LocalLock> {
         std::fs::create_dir_all(layout.dir())
             .map_err(Error::io(format!("creating {}", layout.dir().display())))?;
         let path = layout.dir().join("lock");

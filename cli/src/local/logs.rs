@@ -158,7 +158,7 @@ fn read_new_lines(source: &mut Source) -> std::io::Result<Vec<String>> {
 }
 
 /// The last `n` lines of a file, read backwards from its end so a large log costs little.
-pub fn tail_lines(mut file: File, n: usize) -> std::io::Result<Vec<String>> {
+pub(super) fn tail_lines(mut file: File, n: usize) -> std::io::Result<Vec<String>> {
     if n == 0 {
         return Ok(Vec::new());
     }

@@ -63,8 +63,7 @@ impl PackageManager {
 
     fn needs_sudo(&self) -> bool {
         // brew refuses to run as root; the others need it.
-        // SAFETY: geteuid has no preconditions.
-        self.name != "brew" && unsafe { libc::geteuid() } != 0
+        self.name != "brew" && !nix::unistd::geteuid().is_root()
     }
 
     fn run(&self, ui: &Ui) -> Result<()> {
@@ -120,7 +119,7 @@ impl PackageManager {
 
 /// The directory of the PostgreSQL server binaries. When they are missing, says so and
 /// offers to install them with the system package manager (asking first unless `--yes`).
-pub fn ensure_postgres(ui: &Ui) -> Result<PathBuf> {
+pub(super) fn ensure_postgres(ui: &Ui) -> Result<PathBuf> {
     let missing = match pgrig::find_bin_dir() {
         Ok(dir) => return Ok(dir),
         Err(e) => e.to_string(),
@@ -156,7 +155,7 @@ pub fn ensure_postgres(ui: &Ui) -> Result<PathBuf> {
 }
 
 /// Fails with a clear message when cargo (needed to build the runtime) is missing.
-pub fn ensure_cargo(looked_for: &str) -> Result<PathBuf> {
+pub(super) fn ensure_cargo(looked_for: &str) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO")
         .map(PathBuf::from)
         .filter(|p| p.is_file())
@@ -176,7 +175,7 @@ fn on_path(program: &str) -> bool {
 }
 
 /// The first executable file named `program` in a PATH directory.
-pub fn find_on_path(program: &str) -> Option<PathBuf> {
+pub(super) fn find_on_path(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

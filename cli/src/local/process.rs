@@ -17,7 +17,7 @@ use crate::{Error, Result};
 /// What to start: a process name (`api`, `worker-1`), the program, its arguments (the first
 /// is its role, `serve` or `work`, which [`is_alive`] checks) and its environment.
 #[derive(Debug, Clone)]
-pub struct ProcessSpec {
+pub(super) struct ProcessSpec {
     pub name: String,
     pub program: PathBuf,
     pub args: Vec<String>,
@@ -27,7 +27,7 @@ pub struct ProcessSpec {
 
 /// A process this run started. Holding the [`Child`] lets `up` notice an early exit.
 #[derive(Debug)]
-pub struct Spawned {
+pub(super) struct Spawned {
     pub name: String,
     pub pid: i32,
     pub child: Child,
@@ -38,7 +38,7 @@ pub struct Spawned {
 
 impl Spawned {
     /// `Some(description)` when the process has already exited.
-    pub fn exited(&mut self) -> Option<String> {
+    pub(super) fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
             Ok(Some(status)) => Some(status.to_string()),
             Ok(None) => None,
@@ -49,7 +49,7 @@ impl Spawned {
 
 /// What `status` shows of one supervised process.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ProcessState {
+pub(super) struct ProcessState {
     pub name: String,
     pub pid: Option<i32>,
     pub alive: bool,
@@ -57,7 +57,11 @@ pub struct ProcessState {
 
 /// Starts `spec` in its own session (so a Ctrl-C or a closed terminal does not reach it),
 /// stdin from /dev/null, stdout and stderr appended to `logs/NAME.log`, pid in `run/NAME.pid`.
-pub fn spawn(layout: &Layout, spec: &ProcessSpec) -> Result<Spawned> {
+#[allow(
+    unsafe_code,
+    reason = "pre_exec is unsafe; the closure only calls setsid"
+)]
+pub(super) fn spawn(layout: &Layout, spec: &ProcessSpec) -> Result<Spawned> {
     for dir in [layout.logs_dir(), layout.run_dir()] {
         fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
     }
@@ -112,7 +116,7 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 }
 
 /// The pid recorded for `name`, if there is a readable pid file.
-pub fn read_pid(layout: &Layout, name: &str) -> Option<i32> {
+pub(super) fn read_pid(layout: &Layout, name: &str) -> Option<i32> {
     fs::read_to_string(layout.pid_file(name))
         .ok()?
         .trim()
@@ -123,7 +127,7 @@ pub fn read_pid(layout: &Layout, name: &str) -> Option<i32> {
 
 /// Whether `pid` is a live (not zombie) process running with `role` among its arguments.
 /// The role check keeps a recycled pid from being taken for ours.
-pub fn is_alive(pid: i32, role: &str) -> bool {
+pub(super) fn is_alive(pid: i32, role: &str) -> bool {
     match kill(Pid::from_raw(pid), None) {
         Ok(()) | Err(nix::errno::Errno::EPERM) => {}
         Err(_) => return false,
@@ -155,7 +159,7 @@ pub fn is_alive(pid: i32, role: &str) -> bool {
 }
 
 /// The recorded pid of `name` and whether it is alive.
-pub fn state(layout: &Layout, name: &str, role: &str) -> ProcessState {
+pub(super) fn state(layout: &Layout, name: &str, role: &str) -> ProcessState {
     let pid = read_pid(layout, name);
     ProcessState {
         name: name.to_string(),
@@ -167,7 +171,7 @@ pub fn state(layout: &Layout, name: &str, role: &str) -> ProcessState {
 /// How stopping a process went.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StopOutcome {
+pub(super) enum StopOutcome {
     /// There was no live process (a stale pid file is removed).
     NotRunning,
     /// It exited after SIGTERM, within the bound.
@@ -178,7 +182,7 @@ pub enum StopOutcome {
 
 /// Stops the named processes together: SIGTERM to each one's process group, a wait of at most
 /// `bound` for them to drain and exit, then SIGKILL for any still alive. Pid files are removed.
-pub fn stop_all(
+pub(super) fn stop_all(
     layout: &Layout,
     names: &[(String, String)],
     bound: Duration,
@@ -235,7 +239,7 @@ pub fn stop_all(
 }
 
 /// Removes `name`'s pid file (a missing one is fine).
-pub fn remove_pid_file(layout: &Layout, name: &str) -> Result<()> {
+pub(super) fn remove_pid_file(layout: &Layout, name: &str) -> Result<()> {
     let path = layout.pid_file(name);
     match fs::remove_file(&path) {
         Ok(()) => Ok(()),
@@ -256,7 +260,7 @@ fn signal_group(pid: i32, signal: Signal) {
 }
 
 /// The last `lines` lines of a log file (for error messages), or an empty string.
-pub fn log_tail(path: &Path, lines: usize) -> String {
+pub(super) fn log_tail(path: &Path, lines: usize) -> String {
     let Ok(file) = File::open(path) else {
         return String::new();
     };

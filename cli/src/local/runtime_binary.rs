@@ -13,14 +13,14 @@ use crate::{Error, Result};
 
 /// The `rates` binary `up local` runs, and how it was found.
 #[derive(Debug, Clone)]
-pub struct RatesBinary {
+pub(super) struct RatesBinary {
     pub path: PathBuf,
     pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Origin {
+pub(super) enum Origin {
     /// `--rates-bin` / `ENVCTL_RATES_BIN`.
     Given,
     /// An up-to-date build in a target directory.
@@ -30,7 +30,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    pub fn describe(self) -> &'static str {
+    pub(super) fn describe(self) -> &'static str {
         match self {
             Origin::Given => "as given",
             Origin::Found => "already built",
@@ -43,7 +43,7 @@ impl RatesBinary {
     /// `explicit` if given; else `rates` next to envctl's own executable or in the project's
     /// target/{release,debug}/; else (or when that one is older than the runtime's sources)
     /// `cargo build --release -p rates` in the project root, with progress.
-    pub fn locate_or_build(ctx: &Context, explicit: Option<&Path>) -> Result<RatesBinary> {
+    pub(super) fn locate_or_build(ctx: &Context, explicit: Option<&Path>) -> Result<RatesBinary> {
         if let Some(path) = explicit {
             if !path.is_file() {
                 return Err(Error::InvalidArgument {

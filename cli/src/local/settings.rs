@@ -10,7 +10,7 @@ use crate::{Error, Result};
 
 /// What the runtime's processes are started with.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LocalSettings {
+pub(super) struct LocalSettings {
     pub environment: String,
     /// Worker processes: `--workers`, else the profile's `runtime.worker.replicas.min` (at least 1).
     pub workers: u32,
@@ -31,7 +31,7 @@ pub struct LocalSettings {
 }
 
 impl LocalSettings {
-    pub fn resolve(profile: &Profile, args: &UpArgs) -> Result<LocalSettings> {
+    pub(super) fn resolve(profile: &Profile, args: &UpArgs) -> Result<LocalSettings> {
         let runtime = &profile.runtime;
         let workers = args.workers.unwrap_or(runtime.worker.replicas.min.max(1));
         if workers == 0 {
@@ -66,7 +66,7 @@ impl LocalSettings {
 
     /// The environment shared by every runtime process (the api adds `RATES_BIND`), by
     /// the contract's names.
-    pub fn runtime_env(&self, database_url: &str) -> Vec<(String, String)> {
+    pub(super) fn runtime_env(&self, database_url: &str) -> Vec<(String, String)> {
         named([
             (rs::DATABASE_URL, database_url.to_string()),
             (rs::RATES_QUEUE_BACKEND, "postgres".to_string()),
@@ -83,7 +83,7 @@ impl LocalSettings {
     }
 
     /// The api's extra environment.
-    pub fn api_env(&self) -> Vec<(String, String)> {
+    pub(super) fn api_env(&self) -> Vec<(String, String)> {
         named([
             (rs::RATES_DB_POOL_SIZE, self.api_pool_size.to_string()),
             (rs::RATES_READ_POOL_SIZE, self.read_pool_size.to_string()),
@@ -91,7 +91,7 @@ impl LocalSettings {
     }
 
     /// A worker's extra environment.
-    pub fn worker_env(&self) -> Vec<(String, String)> {
+    pub(super) fn worker_env(&self) -> Vec<(String, String)> {
         named([
             (rs::RATES_DB_POOL_SIZE, self.worker_pool_size.to_string()),
             (
@@ -111,13 +111,13 @@ fn named<const N: usize>(settings: [(rs::Setting, String); N]) -> Vec<(String, S
 
 /// How long a SIGTERM'd process may take before SIGKILL: the profile's drain timeout plus a
 /// margin for the process to exit.
-pub fn stop_bound(profile: &Profile) -> std::time::Duration {
+pub(super) fn stop_bound(profile: &Profile) -> std::time::Duration {
     std::time::Duration::from_secs(u64::from(profile.runtime.drain_timeout_seconds) + 5)
 }
 
 /// A digest of the binary (path, size, modification time) and an environment: processes
 /// started with a different one are restarted by the next `up`.
-pub fn fingerprint(binary: &std::path::Path, env: &[(String, String)]) -> String {
+pub(super) fn fingerprint(binary: &std::path::Path, env: &[(String, String)]) -> String {
     let mut hash = Sha256::new();
     hash.update(binary.as_os_str().as_encoded_bytes());
     if let Ok(meta) = binary.metadata() {

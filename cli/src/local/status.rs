@@ -16,7 +16,7 @@ use crate::profile::Profile;
 use crate::Result;
 
 /// Exit code when the environment is not (fully) running, as `systemctl status` does.
-pub const NOT_RUNNING: u8 = 3;
+pub(super) const NOT_RUNNING: u8 = 3;
 
 /// Shows the local environment's state. Exit code 0 when every process is alive and the api
 /// is ready, 3 otherwise.

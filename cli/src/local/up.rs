@@ -25,9 +25,9 @@ use crate::ui::Step;
 use crate::{Error, Result};
 
 /// The api's role argument: `rates serve`.
-pub const API_ROLE: &str = "serve";
+pub(super) const API_ROLE: &str = "serve";
 /// A worker's role argument: `rates work`.
-pub const WORKER_ROLE: &str = "work";
+pub(super) const WORKER_ROLE: &str = "work";
 
 /// Brings the local environment up, or makes a running one match the profile and flags.
 /// Processes already running with the same binary and settings are left alone.
@@ -180,7 +180,7 @@ fn finish<T>(step: Step, result: Result<T>, ok: impl FnOnce(&T) -> String) -> Re
 
 /// The api process as `up` left it.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ProcessReport {
+pub(super) struct ProcessReport {
     pub name: String,
     pub pid: i32,
     /// Started by this run (false: it was already running and was kept).

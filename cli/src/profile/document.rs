@@ -228,7 +228,7 @@ pub fn display_path(path: &[PathSegment]) -> String {
 }
 
 /// Parses `a.b[2].c` into segments (used by validation code that names its keys).
-pub fn parse_path(path: &str) -> Vec<PathSegment> {
+pub(super) fn parse_path(path: &str) -> Vec<PathSegment> {
     let mut out = Vec::new();
     for part in path.split('.') {
         let (name, rest) = match part.find('[') {

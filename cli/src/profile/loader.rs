@@ -10,7 +10,7 @@ use super::{validate, EnvironmentName, Profile, ProfileBody};
 use crate::{Error, Result};
 
 /// The directory holding the profiles.
-pub fn environments_dir(root: &Path) -> PathBuf {
+pub(super) fn environments_dir(root: &Path) -> PathBuf {
     root.join("environments")
 }
 
@@ -35,7 +35,7 @@ fn all_names(root: &Path) -> Result<Vec<String>> {
 }
 
 /// The deployable profiles: all but those marked `abstract: true`.
-pub fn names(root: &Path) -> Result<Vec<String>> {
+pub(super) fn names(root: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for name in all_names(root)? {
         let mut node = Node::parse_file(&profile_path(root, &name))?;
@@ -61,7 +61,7 @@ fn profile_error(origin: &Origin, key: &str, message: String, help: Option<Strin
 }
 
 /// Loads and checks one profile.
-pub fn load(root: &Path, name: &str) -> Result<Profile> {
+pub(super) fn load(root: &Path, name: &str) -> Result<Profile> {
     let env_name = match EnvironmentName::parse(name) {
         Ok(n) => n,
         Err(_) if !profile_path(root, name).is_file() => return Err(unknown(root, name)?),

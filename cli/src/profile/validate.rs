@@ -5,7 +5,7 @@ use super::{Capacity, Profile, Replicas, Resources, Target};
 
 /// One thing wrong with a profile: the key to change, what is wrong and what is allowed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
+pub(super) struct Problem {
     pub key: String,
     pub message: String,
     pub help: Option<String>,
@@ -119,7 +119,7 @@ fn admin_principal_ok(a: &str) -> bool {
 }
 
 /// Every cross-key problem of `p`, in file order of the sections.
-pub fn check(p: &Profile) -> Vec<Problem> {
+pub(super) fn check(p: &Profile) -> Vec<Problem> {
     let mut c = Checker {
         problems: Vec::new(),
     };

@@ -39,11 +39,11 @@ impl Names {
 
 /// The Terraform output naming the environment's ECR repository; a rendered image without
 /// a profile repository refers to it as `${image_repository_url}` and `envctl up` fills it in.
-pub const IMAGE_REPOSITORY_OUTPUT: &str = "image_repository_url";
+pub(super) const IMAGE_REPOSITORY_OUTPUT: &str = "image_repository_url";
 
 /// The ECR repository the root reads its `image_repository_url` from:
 /// `runtime.image.ecr_repository`, else `rates-<env>`.
-pub fn ecr_repository(p: &Profile) -> String {
+pub(super) fn ecr_repository(p: &Profile) -> String {
     match &p.runtime.image.ecr_repository {
         Some(r) => r.to_string(),
         None => p.resource_prefix(),
@@ -67,7 +67,7 @@ pub fn image_ref(p: &Profile) -> String {
 }
 
 /// `Environment=staging,Service=rates`: the runtime's RATES_METRICS_DIMENSIONS.
-pub fn dimensions_string(p: &Profile) -> String {
+pub(super) fn dimensions_string(p: &Profile) -> String {
     p.metric_dimensions()
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -113,7 +113,7 @@ pub fn runtime_config(p: &Profile) -> Vec<(String, String)> {
 /// with this environment's values, as alarms want them (`dimensions`: `[{Name, Value}]`)
 /// and as dashboard rows want them (`dims_flat`: `[name, value, ...]`). Alarms and the
 /// dashboard take metric and dimension names only from here.
-pub fn contract(p: &Profile) -> Value {
+pub(super) fn contract(p: &Profile) -> Value {
     let deployment = p.metric_dimensions();
     let names: Vec<&str> = deployment.keys().map(String::as_str).collect();
     let metrics: serde_json::Map<String, Value> = rates_contract::metrics::ALL
@@ -148,7 +148,7 @@ pub fn contract(p: &Profile) -> Value {
 }
 
 /// `ApiRequests` -> `api_requests`, `Api5xxErrors` -> `api_5xx_errors`.
-pub fn snake_case(name: &str) -> String {
+pub(super) fn snake_case(name: &str) -> String {
     let mut out = String::new();
     let mut previous: Option<char> = None;
     for c in name.chars() {
@@ -169,7 +169,7 @@ pub fn snake_case(name: &str) -> String {
 }
 
 /// The Kubernetes labels every object carries (the last one is the prune selector).
-pub fn common_labels(p: &Profile) -> Value {
+pub(super) fn common_labels(p: &Profile) -> Value {
     json!({
         "app.kubernetes.io/part-of": "rates",
         "app.kubernetes.io/managed-by": "envctl",
@@ -178,7 +178,7 @@ pub fn common_labels(p: &Profile) -> Value {
 }
 
 /// Everything a template may use.
-pub fn build(p: &Profile) -> Value {
+pub(super) fn build(p: &Profile) -> Value {
     let names = Names::of(p);
     let node_groups: serde_json::Map<String, Value> = p
         .eks
@@ -244,11 +244,11 @@ pub fn build(p: &Profile) -> Value {
 }
 
 /// The CloudWatch agent's Embedded Metric Format port (TCP and UDP) on every node.
-pub const EMF_PORT: u16 = 25888;
+pub(super) const EMF_PORT: u16 = 25888;
 
 /// The log group the CloudWatch agent writes the runtime's EMF lines to (the runtime names
 /// it in each line's `_aws.LogGroupName`); Terraform creates it with the others.
-pub fn emf_log_group(p: &Profile) -> String {
+pub(super) fn emf_log_group(p: &Profile) -> String {
     format!("/aws/containerinsights/{}/rates-emf", p.cluster_name())
 }
 
@@ -301,11 +301,11 @@ fn ingress_annotations(p: &Profile) -> Value {
 }
 
 /// Seconds the api's preStop hook waits before SIGTERM.
-pub const PRESTOP_SECONDS: u32 = 15;
+pub(super) const PRESTOP_SECONDS: u32 = 15;
 
 /// Log groups the CloudWatch Observability add-on writes to; Terraform creates them first
 /// so they get the profile's retention and the environment's key.
-pub fn container_insights_log_groups(p: &Profile) -> Vec<String> {
+pub(super) fn container_insights_log_groups(p: &Profile) -> Vec<String> {
     let mut groups: Vec<String> = ["application", "dataplane", "host", "performance"]
         .iter()
         .map(|g| format!("/aws/containerinsights/{}/{g}", p.cluster_name()))
@@ -316,7 +316,7 @@ pub fn container_insights_log_groups(p: &Profile) -> Vec<String> {
 
 /// The api's load balancer name: at most 32 characters, so long names keep a prefix and
 /// end in a hash of the whole name (two review stacks never share a load balancer).
-pub fn load_balancer_name(prefix: &str) -> String {
+pub(super) fn load_balancer_name(prefix: &str) -> String {
     if prefix.len() <= 32 {
         return prefix.to_string();
     }

@@ -40,7 +40,7 @@ fn invalid(what: impl Into<String>, message: impl Into<String>) -> Error {
 }
 
 /// Parses every document of every `k8s/*.yaml` file.
-pub fn documents(rendered: &Rendered) -> Result<Vec<(String, Value)>> {
+pub(super) fn documents(rendered: &Rendered) -> Result<Vec<(String, Value)>> {
     let mut out = Vec::new();
     for (path, text) in &rendered.files {
         if !path.starts_with("k8s") {

@@ -42,16 +42,22 @@ static CHILD_PID: AtomicI32 = AtomicI32::new(0);
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 static INSTALL: Once = Once::new();
 
+#[allow(
+    unsafe_code,
+    reason = "a signal handler: kill(2), write(2) and _exit(2), each documented"
+)]
 extern "C" fn on_interrupt(_signal: libc::c_int) {
     // Only async-signal-safe calls here: atomics, kill(2), write(2), _exit(2).
     let pid = CHILD_PID.load(Ordering::SeqCst);
     if pid > 0 {
         INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: kill(2) is async-signal-safe and takes plain integers.
         unsafe {
             libc::kill(pid, libc::SIGINT);
         }
     } else {
         let msg = b"\ninterrupted\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; `msg` outlives the call.
         unsafe {
             libc::write(2, msg.as_ptr().cast(), msg.len());
             libc::_exit(130);
@@ -61,6 +67,10 @@ extern "C" fn on_interrupt(_signal: libc::c_int) {
 
 /// Routes SIGINT and SIGTERM to the running terraform (which then stops cleanly and
 /// releases its state lock); with no terraform running, envctl exits with 130.
+#[allow(
+    unsafe_code,
+    reason = "sigaction is unsafe; the handler is async-signal-safe"
+)]
 fn install_interrupt_forwarding() {
     INSTALL.call_once(|| {
         use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};

@@ -11,7 +11,7 @@ use assert_cmd::Command;
 
 /// The `rates` debug binary built by the same cargo/nextest run as this test
 /// (target/debug/rates, found from this test binary's own path: target/debug/deps/NAME).
-pub fn rates_bin() -> PathBuf {
+pub(crate) fn rates_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
         .parent()
@@ -30,12 +30,12 @@ pub fn rates_bin() -> PathBuf {
 /// A temporary project root holding a copy of environments/ and templates/: `.envctl/`
 /// (database, logs, pid files) lives there and goes away with it. On drop, whatever the
 /// test left running is stopped with `envctl down local`.
-pub struct Project {
+pub(crate) struct Project {
     dir: tempfile::TempDir,
 }
 
 impl Project {
-    pub fn new() -> Project {
+    pub(crate) fn new() -> Project {
         let dir = tempfile::Builder::new()
             .prefix("envctl-local-")
             .tempdir()
@@ -50,16 +50,16 @@ impl Project {
         Project { dir }
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn local_dir(&self) -> PathBuf {
+    pub(crate) fn local_dir(&self) -> PathBuf {
         self.root().join(".envctl/local")
     }
 
     /// `envctl --root <temp> --yes ARGS` with no inherited local settings.
-    pub fn envctl(&self, args: &[&str]) -> Command {
+    pub(crate) fn envctl(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("envctl").unwrap();
         cmd.arg("--root")
             .arg(self.root())
@@ -74,7 +74,7 @@ impl Project {
     }
 
     /// `envctl up local --rates-bin <debug rates> EXTRA`.
-    pub fn up(&self, extra: &[&str]) -> std::process::Output {
+    pub(crate) fn up(&self, extra: &[&str]) -> std::process::Output {
         let rates = rates_bin();
         let mut args = vec!["up", "local", "--rates-bin", rates.to_str().unwrap()];
         args.extend_from_slice(extra);
@@ -82,18 +82,18 @@ impl Project {
     }
 
     /// The recorded state (`.envctl/local/state.json`).
-    pub fn state(&self) -> serde_json::Value {
+    pub(crate) fn state(&self) -> serde_json::Value {
         let text =
             std::fs::read_to_string(self.local_dir().join("state.json")).expect("state.json");
         serde_json::from_str(&text).unwrap()
     }
 
-    pub fn api_url(&self) -> String {
+    pub(crate) fn api_url(&self) -> String {
         self.state()["api_url"].as_str().unwrap().to_string()
     }
 
     /// Process name -> pid, from the pid files, plus `db` from postmaster.pid.
-    pub fn pids(&self) -> BTreeMap<String, i32> {
+    pub(crate) fn pids(&self) -> BTreeMap<String, i32> {
         let mut pids = BTreeMap::new();
         for entry in std::fs::read_dir(self.local_dir().join("run"))
             .into_iter()
@@ -122,7 +122,7 @@ impl Project {
 
     /// The live processes whose working directory is this environment's directory: the
     /// api and workers envctl started, with their role (`serve`, `work`).
-    pub fn runtime_processes(&self) -> Vec<(i32, String)> {
+    pub(crate) fn runtime_processes(&self) -> Vec<(i32, String)> {
         let Ok(dir) = self.local_dir().canonicalize() else {
             return Vec::new();
         };
@@ -167,7 +167,7 @@ impl Drop for Project {
 }
 
 /// Whether `pid` is a live process (zombies, which nobody may have reaped yet, count as gone).
-pub fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             let state = stat
@@ -180,7 +180,7 @@ pub fn alive(pid: i32) -> bool {
 }
 
 /// Waits up to `timeout` for `pid` to be gone.
-pub fn gone_within(pid: i32, timeout: Duration) -> bool {
+pub(crate) fn gone_within(pid: i32, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if !alive(pid) {
@@ -204,13 +204,13 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A blocking HTTP client for the tests (its own single-threaded runtime).
-pub struct Http {
+pub(crate) struct Http {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
 }
 
 impl Http {
-    pub fn new() -> Http {
+    pub(crate) fn new() -> Http {
         Http {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -227,7 +227,7 @@ impl Http {
     }
 
     /// GET `url` -> (status, JSON body).
-    pub fn get(&self, url: &str) -> (u16, serde_json::Value) {
+    pub(crate) fn get(&self, url: &str) -> (u16, serde_json::Value) {
         self.runtime.block_on(async {
             let response = self.client.get(url).send().await.unwrap();
             let status = response.status().as_u16();
@@ -239,7 +239,7 @@ impl Http {
     }
 
     /// POST a CSV batch with an Idempotency-Key -> (status, JSON body).
-    pub fn post_csv(&self, url: &str, key: &str, body: &str) -> (u16, serde_json::Value) {
+    pub(crate) fn post_csv(&self, url: &str, key: &str, body: &str) -> (u16, serde_json::Value) {
         self.runtime.block_on(async {
             let response = self
                 .client
@@ -259,7 +259,7 @@ impl Http {
     }
 
     /// Polls `GET {api}/batches/{id}` until its status is final; returns the document.
-    pub fn wait_for_batch(&self, api: &str, id: &str) -> serde_json::Value {
+    pub(crate) fn wait_for_batch(&self, api: &str, id: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let (status, body) = self.get(&format!("{api}/batches/{id}"));

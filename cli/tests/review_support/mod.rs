@@ -20,17 +20,17 @@ use envctl::review::{MarkerStore, PrNumber, ReviewName, ReviewRecord, Status};
 use crate::support::{json_lines, World};
 
 /// The review tests' world.
-pub struct Stand {
+pub(crate) struct Stand {
     pub w: World,
 }
 
 impl Stand {
-    pub fn new() -> Stand {
+    pub(crate) fn new() -> Stand {
         Stand { w: World::new() }
     }
 
     /// The real envctl binary against moto, the stand-ins and the project copy.
-    pub fn envctl(&self) -> Command {
+    pub(crate) fn envctl(&self) -> Command {
         let mut cmd = self.w.envctl();
         cmd.env("GITHUB_ACTOR", "octo-reviewer")
             .timeout(std::time::Duration::from_secs(180));
@@ -38,19 +38,19 @@ impl Stand {
     }
 
     /// The same, sending its AWS calls to `endpoint` (e.g. a [`FailingProxy`]).
-    pub fn envctl_via(&self, endpoint: &str) -> Command {
+    pub(crate) fn envctl_via(&self, endpoint: &str) -> Command {
         let mut cmd = self.envctl();
         cmd.env("AWS_ENDPOINT_URL", endpoint);
         cmd
     }
 
     /// The terraform stand-in's recorded invocations, one per line.
-    pub fn terraform_calls(&self) -> String {
+    pub(crate) fn terraform_calls(&self) -> String {
         self.w.terraform_calls().join("\n")
     }
 
     /// `envctl --output json review list`, parsed (asserting it succeeds).
-    pub fn list(&self) -> serde_json::Value {
+    pub(crate) fn list(&self) -> serde_json::Value {
         let out = self
             .envctl()
             .args(["--output", "json", "review", "list"])
@@ -65,7 +65,7 @@ impl Stand {
     }
 
     /// The PR numbers of the listed review stacks, sorted.
-    pub fn listed_prs(&self) -> Vec<u64> {
+    pub(crate) fn listed_prs(&self) -> Vec<u64> {
         self.list()["stacks"]
             .as_array()
             .unwrap()
@@ -79,7 +79,14 @@ impl Stand {
     }
 
     /// Writes a marker through envctl's own store, as `review up` would, without deploying.
-    pub fn seed(&self, pr: u64, environment: &str, created: &str, expires: &str, status: Status) {
+    pub(crate) fn seed(
+        &self,
+        pr: u64,
+        environment: &str,
+        created: &str,
+        expires: &str,
+        status: Status,
+    ) {
         let number = PrNumber::new(pr).unwrap();
         let record = ReviewRecord {
             pr: number,
@@ -96,7 +103,7 @@ impl Stand {
     }
 
     /// Creates a stack that looks like a marker but carries `tags` as given.
-    pub fn raw_stack(&self, name: &str, tags: &[(&str, &str)]) {
+    pub(crate) fn raw_stack(&self, name: &str, tags: &[(&str, &str)]) {
         let tags = tags
             .iter()
             .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
@@ -117,7 +124,7 @@ impl Stand {
     }
 
     /// Every live stack's name and tags, straight from moto (not through envctl).
-    pub fn stacks(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+    pub(crate) fn stacks(&self) -> BTreeMap<String, BTreeMap<String, String>> {
         let client = self.cloudformation();
         let mut stacks = BTreeMap::new();
         let mut token = None;
@@ -146,19 +153,19 @@ impl Stand {
     }
 
     /// The marker's tags of PR `pr`, if it has one.
-    pub fn marker(&self, pr: u64) -> Option<BTreeMap<String, String>> {
+    pub(crate) fn marker(&self, pr: u64) -> Option<BTreeMap<String, String>> {
         self.stacks().remove(&format!("envctl-review-pr{pr}"))
     }
 }
 
-pub fn time(text: &str) -> DateTime<Utc> {
+pub(crate) fn time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
         .with_timezone(&Utc)
 }
 
 /// The last JSON line of a command's stdout (the result document).
-pub fn last_json(stdout: &[u8]) -> serde_json::Value {
+pub(crate) fn last_json(stdout: &[u8]) -> serde_json::Value {
     json_lines(stdout).pop().unwrap_or_else(|| {
         panic!(
             "no JSON line in stdout:\n{}",
@@ -170,14 +177,14 @@ pub fn last_json(stdout: &[u8]) -> serde_json::Value {
 /// An HTTP proxy in front of moto that answers the requests `fail` picks with a 500
 /// `InternalFailure` (as AWS does when it has a bad moment) and forwards the rest.
 /// One request per connection, so no request ever slips past on a reused connection.
-pub struct FailingProxy {
+pub(crate) struct FailingProxy {
     port: u16,
     /// How many requests were failed.
     pub failed: Arc<AtomicUsize>,
 }
 
 impl FailingProxy {
-    pub fn start(upstream: u16, fail: fn(&str) -> bool) -> FailingProxy {
+    pub(crate) fn start(upstream: u16, fail: fn(&str) -> bool) -> FailingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let failed = Arc::new(AtomicUsize::new(0));
@@ -193,7 +200,7 @@ impl FailingProxy {
         FailingProxy { port, failed }
     }
 
-    pub fn endpoint_url(&self) -> String {
+    pub(crate) fn endpoint_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 }

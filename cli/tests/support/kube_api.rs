@@ -210,7 +210,7 @@ struct Stored {
 
 /// Everything the server holds; tests read and steer it through [`KubeApi`].
 #[derive(Default)]
-pub struct Store {
+pub(crate) struct Store {
     objects: BTreeMap<(String, String, String), Stored>,
     resource_version: u64,
     /// "METHOD path?query" of every request, in order.
@@ -244,7 +244,7 @@ pub struct Store {
 }
 
 /// A running stand-in API server on 127.0.0.1.
-pub struct KubeApi {
+pub(crate) struct KubeApi {
     pub port: u16,
     pub store: Arc<Mutex<Store>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -252,7 +252,7 @@ pub struct KubeApi {
 }
 
 impl KubeApi {
-    pub fn start() -> KubeApi {
+    pub(crate) fn start() -> KubeApi {
         // Loaded once per test process; a missing package fails here, in the test.
         schema::get();
         let store = Arc::new(Mutex::new(Store {
@@ -295,12 +295,12 @@ impl KubeApi {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// The live object, if any (`plural` like "deployments").
-    pub fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+    pub(crate) fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
         let store = self.store.lock().unwrap();
         store
             .objects
@@ -309,12 +309,12 @@ impl KubeApi {
     }
 
     /// `(plural, namespace, name)` of every object.
-    pub fn keys(&self) -> Vec<(String, String, String)> {
+    pub(crate) fn keys(&self) -> Vec<(String, String, String)> {
         self.store.lock().unwrap().objects.keys().cloned().collect()
     }
 
     /// Puts an object in as if someone had applied it earlier.
-    pub fn seed(&self, plural: &str, object: Value) {
+    pub(crate) fn seed(&self, plural: &str, object: Value) {
         let mut store = self.store.lock().unwrap();
         let namespace = object["metadata"]["namespace"]
             .as_str()
@@ -332,7 +332,7 @@ impl KubeApi {
     /// A write by another field manager (an Update, as a controller or `kubectl edit`
     /// makes; `subresource` like "scale" for an autoscaler): `edit` changes the live
     /// object, and the manager then owns what it changed, taken from whoever owned it.
-    pub fn update_as(
+    pub(crate) fn update_as(
         &self,
         plural: &str,
         namespace: &str,
@@ -405,7 +405,7 @@ impl KubeApi {
 
     /// A request of the test itself (not envctl's), over HTTP like any client: returns
     /// the status code and the JSON answer. PATCH bodies go as server-side apply.
-    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    pub(crate) fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let url = format!("{}{path}", self.url());
         let token = self.store.lock().unwrap().test_token.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -441,7 +441,7 @@ impl KubeApi {
     }
 
     /// Sets a field of a live object's status (e.g. an Ingress's load balancer).
-    pub fn set_status(&self, plural: &str, namespace: &str, name: &str, status: Value) {
+    pub(crate) fn set_status(&self, plural: &str, namespace: &str, name: &str, status: Value) {
         let mut store = self.store.lock().unwrap();
         if let Some(stored) = store
             .objects
@@ -454,7 +454,7 @@ impl KubeApi {
     /// What `terraform apply` of the add-ons leaves in a cluster, from the rendered
     /// root's `cluster_controllers` output (its value): each add-on's API groups served,
     /// its Deployments ready, its APIServices Available, its IngressClasses present.
-    pub fn install_controllers(&self, controllers: &Value) {
+    pub(crate) fn install_controllers(&self, controllers: &Value) {
         for (_, c) in controllers.as_object().expect("controllers map") {
             {
                 let mut store = self.store.lock().unwrap();
@@ -498,7 +498,7 @@ impl KubeApi {
 
     /// Removes an add-on's traces: its API groups stop being served and its
     /// Deployments, APIServices and IngressClasses go.
-    pub fn uninstall_controller(&self, controller: &Value) {
+    pub(crate) fn uninstall_controller(&self, controller: &Value) {
         let mut store = self.store.lock().unwrap();
         for group in controller["api_groups"].as_array().into_iter().flatten() {
             store.installed_groups.remove(group.as_str().unwrap());
@@ -531,7 +531,7 @@ impl KubeApi {
         }
     }
 
-    pub fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.store.lock().unwrap().requests.clone()
     }
 }

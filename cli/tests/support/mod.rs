@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-pub mod kube_api;
+pub(crate) mod kube_api;
 
 use std::path::{Path, PathBuf};
 
@@ -13,10 +13,10 @@ use assert_cmd::Command;
 use pgrig::moto::MotoServer;
 use serde_json::{json, Value};
 
-pub use kube_api::KubeApi;
+pub(crate) use kube_api::KubeApi;
 
 /// The repository root (cli/ is the crate dir).
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -24,12 +24,12 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The terraform stand-in script.
-pub fn terraform_standin() -> PathBuf {
+pub(crate) fn terraform_standin() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/terraform/terraform-standin")
 }
 
 /// A terraform plan fixture of the stand-in.
-pub fn plan_fixture(name: &str) -> PathBuf {
+pub(crate) fn plan_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/support/terraform")
         .join(name)
@@ -50,7 +50,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// One test's world: a project copy, moto, the Kubernetes stand-in, the terraform
 /// stand-in's state directory.
-pub struct World {
+pub(crate) struct World {
     pub project: tempfile::TempDir,
     pub moto: MotoServer,
     pub kube: KubeApi,
@@ -58,11 +58,11 @@ pub struct World {
     pub rt: tokio::runtime::Runtime,
 }
 
-pub const REGION: &str = "eu-west-1";
-pub const ACCOUNT: &str = "123456789012";
+pub(crate) const REGION: &str = "eu-west-1";
+pub(crate) const ACCOUNT: &str = "123456789012";
 
 impl World {
-    pub fn new() -> World {
+    pub(crate) fn new() -> World {
         let project = tempfile::tempdir().unwrap();
         for dir in ["environments", "templates", "terraform"] {
             let from = repo_root().join(dir);
@@ -95,17 +95,17 @@ impl World {
         }
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.project.path()
     }
 
     /// `envctl` against this world, with no terminal (tests never prompt).
-    pub fn envctl(&self) -> Command {
+    pub(crate) fn envctl(&self) -> Command {
         Command::from_std(self.envctl_std())
     }
 
     /// The same as a plain `std::process::Command` (for tests that signal the process).
-    pub fn envctl_std(&self) -> std::process::Command {
+    pub(crate) fn envctl_std(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("envctl"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -125,7 +125,7 @@ impl World {
 
     /// Runs envctl on a pseudo-terminal (util-linux `script`), typing `input`: for the
     /// interactive confirmations. Returns the exit code and everything the terminal showed.
-    pub fn envctl_on_terminal(&self, args: &[&str], input: &str) -> (i32, String) {
+    pub(crate) fn envctl_on_terminal(&self, args: &[&str], input: &str) -> (i32, String) {
         use std::io::Write;
         let script = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
             .map(|d| d.join("script"))
@@ -163,7 +163,7 @@ impl World {
     }
 
     /// The SDK configuration the test itself uses to look at moto.
-    pub fn sdk(&self) -> aws_config::SdkConfig {
+    pub(crate) fn sdk(&self) -> aws_config::SdkConfig {
         let creds =
             aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
         self.rt.block_on(
@@ -177,7 +177,7 @@ impl World {
 
     /// What `terraform apply` would have created and what envctl reads back: the EKS
     /// cluster and the RDS-managed master secret in moto, and the stand-in's outputs.
-    pub fn provision_infrastructure(&self, env: &str) {
+    pub(crate) fn provision_infrastructure(&self, env: &str) {
         let sdk = self.sdk();
         let name = format!("rates-{env}");
         // The API server is this cluster's: tokens must be signed for its name.
@@ -240,7 +240,7 @@ impl World {
     }
 
     /// Every terraform invocation the stand-in saw, one line each.
-    pub fn terraform_calls(&self) -> Vec<String> {
+    pub(crate) fn terraform_calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.tf_dir.join("calls.log"))
             .unwrap_or_default()
             .lines()
@@ -249,7 +249,7 @@ impl World {
     }
 
     /// Every alarm in moto: name -> (threshold, state, tags).
-    pub fn alarms(&self) -> Vec<aws_sdk_cloudwatch::types::MetricAlarm> {
+    pub(crate) fn alarms(&self) -> Vec<aws_sdk_cloudwatch::types::MetricAlarm> {
         let cw = aws_sdk_cloudwatch::Client::new(&self.sdk());
         self.rt.block_on(async {
             cw.describe_alarms()
@@ -261,7 +261,7 @@ impl World {
         })
     }
 
-    pub fn dashboard(&self, name: &str) -> Option<String> {
+    pub(crate) fn dashboard(&self, name: &str) -> Option<String> {
         let cw = aws_sdk_cloudwatch::Client::new(&self.sdk());
         self.rt.block_on(async {
             cw.get_dashboard()
@@ -274,7 +274,7 @@ impl World {
     }
 
     /// Edits a profile of the project copy (a YAML key path set to a value).
-    pub fn edit_profile(&self, env: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
+    pub(crate) fn edit_profile(&self, env: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
         let path = self.root().join("environments").join(format!("{env}.yaml"));
         let mut doc: serde_yaml::Value =
             serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -287,7 +287,7 @@ impl World {
 /// The value of the rendered root's `cluster_controllers` output, as
 /// terraform/modules/addons/outputs.tf declares it (`controllers`);
 /// `the_controllers_fixture_matches_the_addons_module` keeps the two in step.
-pub fn cluster_controllers() -> Value {
+pub(crate) fn cluster_controllers() -> Value {
     json!({
         "metrics-server": {
             "deployments": ["kube-system/metrics-server"],
@@ -314,7 +314,7 @@ pub fn cluster_controllers() -> Value {
     })
 }
 
-pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
+pub(crate) fn json_lines(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout)
         .lines()
         .filter(|l| l.starts_with('{'))
@@ -324,12 +324,12 @@ pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
 
 /// Matches a diagnostic's text however miette wrapped it: box-drawing characters
 /// and line breaks are ignored, whitespace runs compare as one space.
-pub fn says(expected: &str) -> impl predicates::Predicate<str> {
+pub(crate) fn says(expected: &str) -> impl predicates::Predicate<str> {
     let expected = normalize(expected);
     predicates::function::function(move |actual: &str| normalize(actual).contains(&expected))
 }
 
-pub fn normalize(text: &str) -> String {
+pub(crate) fn normalize(text: &str) -> String {
     text.replace(['│', '×', '╰', '─', '├', '┬', '╭'], " ")
         .split_whitespace()
         .collect::<Vec<_>>()

@@ -248,6 +248,7 @@ impl Cluster {
         run(cmd, "pg_ctl stop").map(|_| ())
     }
 
+    #[allow(unsafe_code, reason = "kill(2) with signal 0, documented below")]
     fn running_port(&self) -> Option<u16> {
         // postmaster.pid: line 1 pid, line 4 port.
         let pid_file = fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
@@ -452,6 +453,7 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
+#[allow(unsafe_code, reason = "geteuid(2), documented below")]
 fn service_user() -> Result<Option<String>> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {

@@ -14,9 +14,9 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 /// Ports of the test network (all exist).
-pub const PORTS: [&str; 6] = ["CNSHA", "CNNGB", "NLRTM", "DEHAM", "USNYC", "USLAX"];
+pub(crate) const PORTS: [&str; 6] = ["CNSHA", "CNNGB", "NLRTM", "DEHAM", "USNYC", "USLAX"];
 
-pub const NETWORK_SQL: &str = "
+pub(crate) const NETWORK_SQL: &str = "
 INSERT INTO regions (slug, name, parent_slug) VALUES
   ('world', 'World', NULL), ('asia', 'Asia', 'world'), ('china', 'China', 'asia'),
   ('europe', 'Europe', 'world'), ('americas', 'Americas', 'world');
@@ -26,7 +26,7 @@ INSERT INTO ports (code, name, parent_slug) VALUES
   ('USNYC', 'New York', 'americas'), ('USLAX', 'Los Angeles', 'americas');
 ";
 
-pub struct BatchApp {
+pub(crate) struct BatchApp {
     pub addr: SocketAddr,
     pub base: String,
     pub db_url: String,
@@ -36,7 +36,7 @@ pub struct BatchApp {
 }
 
 /// A fresh, migrated database with the test network; returns its URL.
-pub async fn fresh_database() -> String {
+pub(crate) async fn fresh_database() -> String {
     let url = tokio::task::spawn_blocking(|| pgrig::test_database().expect("test database"))
         .await
         .unwrap();
@@ -52,7 +52,7 @@ pub async fn fresh_database() -> String {
 
 /// The app (port 0) on `db_url` with extra config variables; with an
 /// in-process worker when `worker` is true.
-pub async fn spawn_on(db_url: &str, vars: &[(&str, &str)], worker: bool) -> BatchApp {
+pub(crate) async fn spawn_on(db_url: &str, vars: &[(&str, &str)], worker: bool) -> BatchApp {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -90,18 +90,18 @@ pub async fn spawn_on(db_url: &str, vars: &[(&str, &str)], worker: bool) -> Batc
     }
 }
 
-pub async fn spawn(vars: &[(&str, &str)], worker: bool) -> BatchApp {
+pub(crate) async fn spawn(vars: &[(&str, &str)], worker: bool) -> BatchApp {
     let url = fresh_database().await;
     spawn_on(&url, vars, worker).await
 }
 
 impl BatchApp {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// POSTs a payload to /batches; returns status and JSON body.
-    pub async fn upload(
+    pub(crate) async fn upload(
         &self,
         content_type: Option<&str>,
         key: Option<&str>,
@@ -122,18 +122,18 @@ impl BatchApp {
         (status, json)
     }
 
-    pub async fn csv(&self, body: &str) -> (u16, Value) {
+    pub(crate) async fn csv(&self, body: &str) -> (u16, Value) {
         self.upload(Some("text/csv"), None, body.to_string()).await
     }
 
-    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self.client.get(self.url(path)).send().await.expect("GET");
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON"))
     }
 
     /// Polls a batch until it is committed, rejected or failed.
-    pub async fn wait_final(&self, id: &str, timeout: Duration) -> Value {
+    pub(crate) async fn wait_final(&self, id: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let (status, body) = self.get_json(&format!("/batches/{id}")).await;
@@ -150,14 +150,14 @@ impl BatchApp {
     }
 
     /// Uploads CSV and waits for the final state.
-    pub async fn ingest_csv(&self, body: &str) -> Value {
+    pub(crate) async fn ingest_csv(&self, body: &str) -> Value {
         let (status, accepted) = self.csv(body).await;
         assert_eq!(status, 202, "{accepted}");
         self.wait_final(accepted["id"].as_str().unwrap(), Duration::from_secs(60))
             .await
     }
 
-    pub async fn prices_count(&self) -> i64 {
+    pub(crate) async fn prices_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM prices")
             .fetch_one(&self.pool)
             .await
@@ -165,7 +165,7 @@ impl BatchApp {
     }
 
     /// A fingerprint of the prices table and its aggregates.
-    pub async fn prices_fingerprint(&self) -> (i64, i64, i64, i64) {
+    pub(crate) async fn prices_fingerprint(&self) -> (i64, i64, i64, i64) {
         sqlx::query_as(
             "SELECT (SELECT count(*) FROM prices), (SELECT coalesce(sum(price), 0)::int8 FROM prices),
                     (SELECT count(*) FROM lane_daily), (SELECT coalesce(sum(price_sum), 0)::int8 FROM lane_daily)",
@@ -178,7 +178,7 @@ impl BatchApp {
 
 /// A CSV batch of `rows` rows whose prices are `base + 1 ..= base + rows`
 /// (unique, so each batch's rows can be counted in `prices`).
-pub fn csv_batch(base: i64, rows: usize) -> String {
+pub(crate) fn csv_batch(base: i64, rows: usize) -> String {
     let mut out = String::from("orig_code,dest_code,day,price\n");
     for i in 0..rows {
         let orig = PORTS[i % PORTS.len()];

@@ -11,7 +11,7 @@ use rates::db::Db;
 use rates::server::Server;
 use sqlx::PgPool;
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub db_url: String,
@@ -21,21 +21,21 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
-    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+    pub(crate) async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let response = self.get(path).await;
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON body"))
     }
 
-    pub async fn post_json(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+    pub(crate) async fn post_json(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
         let response = self
             .client
             .post(self.url(path))
@@ -49,7 +49,7 @@ impl TestApp {
     }
 
     /// Runs SQL on the app's database (fixtures).
-    pub async fn exec(&self, sql: &str) {
+    pub(crate) async fn exec(&self, sql: &str) {
         sqlx::raw_sql(sql)
             .execute(&self.pool)
             .await
@@ -58,7 +58,7 @@ impl TestApp {
 }
 
 /// A fresh, migrated database URL.
-pub async fn fresh_database() -> String {
+pub(crate) async fn fresh_database() -> String {
     let url = tokio::task::spawn_blocking(|| pgrig::test_database().expect("test database"))
         .await
         .unwrap();
@@ -69,12 +69,12 @@ pub async fn fresh_database() -> String {
 }
 
 /// The app on a fresh database, listening on 127.0.0.1 port 0.
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
 /// Like [`spawn_app`], with extra environment variables for the config.
-pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let db_url = fresh_database().await;
     let mut env: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".to_string(), db_url.clone()),
@@ -111,7 +111,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
 ///   china                CNSHA CNNGB
 /// arctic                 (no ports)
 /// ```
-pub const NETWORK_SQL: &str = "
+pub(crate) const NETWORK_SQL: &str = "
 INSERT INTO regions (slug, name, parent_slug) VALUES
   ('europe', 'Europe', NULL),
   ('north_europe', 'North Europe', 'europe'),
@@ -132,7 +132,7 @@ INSERT INTO ports (code, name, parent_slug) VALUES
 ";
 
 /// Inserts `(orig, dest, day, price)` rows.
-pub async fn insert_prices(pool: &PgPool, rows: &[(&str, &str, &str, i32)]) {
+pub(crate) async fn insert_prices(pool: &PgPool, rows: &[(&str, &str, &str, i32)]) {
     for (orig, dest, day, price) in rows {
         sqlx::query(
             "INSERT INTO prices (orig_code, dest_code, day, price) VALUES ($1, $2, $3::date, $4)",
@@ -149,7 +149,7 @@ pub async fn insert_prices(pool: &PgPool, rows: &[(&str, &str, &str, i32)]) {
 
 /// The `average_price` column of a rates answer, checking every day appears
 /// once, ascending, starting at `first_day`.
-pub fn averages(body: &serde_json::Value, first_day: &str) -> Vec<Option<i64>> {
+pub(crate) fn averages(body: &serde_json::Value, first_day: &str) -> Vec<Option<i64>> {
     let entries = body.as_array().expect("a JSON array");
     let mut day = chrono::NaiveDate::parse_from_str(first_day, "%Y-%m-%d").unwrap();
     entries
@@ -163,7 +163,7 @@ pub fn averages(body: &serde_json::Value, first_day: &str) -> Vec<Option<i64>> {
 }
 
 /// The error object of a 4xx answer, checked for shape.
-pub fn error_parameter(body: &serde_json::Value) -> Option<String> {
+pub(crate) fn error_parameter(body: &serde_json::Value) -> Option<String> {
     let error = &body["error"];
     assert!(error["code"].is_string(), "{body}");
     assert!(error["message"].is_string(), "{body}");

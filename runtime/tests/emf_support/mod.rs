@@ -39,7 +39,7 @@ fn schema() -> &'static jsonschema::Validator {
 
 /// Checks one line as received from the runtime (including its newline). With
 /// `log_group`, the line must name that log group for the agent. Returns the document.
-pub fn validate_line(line: &str, log_group: Option<&str>) -> Result<Value, String> {
+pub(crate) fn validate_line(line: &str, log_group: Option<&str>) -> Result<Value, String> {
     // Agent protocol: newline-delimited documents; a line without its newline would be
     // joined with the next one by the agent's line reader.
     let body = line
@@ -72,7 +72,7 @@ pub fn validate_line(line: &str, log_group: Option<&str>) -> Result<Value, Strin
 }
 
 /// Checks one parsed EMF document.
-pub fn validate_document(doc: &Value) -> Result<(), String> {
+pub(crate) fn validate_document(doc: &Value) -> Result<(), String> {
     let errors: Vec<String> = schema()
         .iter_errors(doc)
         .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -160,7 +160,7 @@ pub fn validate_document(doc: &Value) -> Result<(), String> {
 }
 
 /// The checker refuses what the specification forbids (each case breaks one rule).
-pub fn self_test() {
+pub(crate) fn self_test() {
     let now = chrono::Utc::now().timestamp_millis();
     let good = serde_json::json!({
         "_aws": {"Timestamp": now, "LogGroupName": "g", "CloudWatchMetrics": [{

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 /// The schema version the clusters envctl creates run (the profiles' EKS 1.32).
 const SCHEMA_DIR: &str = "kubernetes-json-schema/v1.32.0-local-strict";
 
-pub struct Schemas {
+pub(super) struct Schemas {
     defs: Map<String, Value>,
     /// (group, version, kind) -> definition name.
     kinds: BTreeMap<(String, String, String), String>,
@@ -26,7 +26,7 @@ static SCHEMAS: OnceLock<Result<Schemas, String>> = OnceLock::new();
 
 /// The schemas, loaded on first use; panics (in the test, with what to do) when the
 /// package is not installed.
-pub fn get() -> &'static Schemas {
+pub(super) fn get() -> &'static Schemas {
     match SCHEMAS.get_or_init(load) {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
@@ -86,14 +86,14 @@ fn load() -> Result<Schemas, String> {
 /// How server-side apply treats a list (`x-kubernetes-list-type`, or the older
 /// patch-strategy markers, as kube-openapi's schema conversion reads them).
 #[derive(Debug, Clone, PartialEq)]
-pub enum ListKind {
+pub(super) enum ListKind {
     Atomic,
     Set,
     Map(Vec<String>),
 }
 
 /// What a schema node is, for validation and merging.
-pub enum Shape<'a> {
+pub(super) enum Shape<'a> {
     /// An object with declared fields (`properties`); unknown ones are refused.
     Struct {
         props: &'a Map<String, Value>,
@@ -129,14 +129,14 @@ fn types(node: &Value) -> Vec<&str> {
 
 impl Schemas {
     /// The definition of a built-in kind, if the 1.32 API has it.
-    pub fn kind(&self, group: &str, version: &str, kind: &str) -> Option<&Value> {
+    pub(super) fn kind(&self, group: &str, version: &str, kind: &str) -> Option<&Value> {
         self.kinds
             .get(&(group.to_string(), version.to_string(), kind.to_string()))
             .and_then(|name| self.defs.get(name))
     }
 
     /// Follows `$ref`s (`#/$defs/NAME`, `/api/_definitions.json#/$defs/NAME`).
-    pub fn resolve<'a>(&'a self, mut node: &'a Value) -> &'a Value {
+    pub(super) fn resolve<'a>(&'a self, mut node: &'a Value) -> &'a Value {
         while let Some(r) = node["$ref"].as_str() {
             let name = r.rsplit('/').next().unwrap_or_default();
             match self.defs.get(name) {
@@ -147,7 +147,7 @@ impl Schemas {
         node
     }
 
-    pub fn shape<'a>(&'a self, node: &'a Value) -> Shape<'a> {
+    pub(super) fn shape<'a>(&'a self, node: &'a Value) -> Shape<'a> {
         let outer = node;
         let node = self.resolve(node);
         let atomic =

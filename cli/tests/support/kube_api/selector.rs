@@ -94,7 +94,7 @@ fn lex(input: &str) -> Vec<Tok> {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Op {
+pub(super) enum Op {
     Exists,
     DoesNotExist,
     Equals,
@@ -106,7 +106,7 @@ pub enum Op {
 }
 
 #[derive(Debug, Clone)]
-pub struct Requirement {
+pub(super) struct Requirement {
     pub key: String,
     pub op: Op,
     pub values: Vec<String>,
@@ -137,7 +137,7 @@ impl Parser {
 }
 
 /// Parses a label selector; `Err` carries the API server's message.
-pub fn parse_labels(input: &str) -> Result<Vec<Requirement>, String> {
+pub(super) fn parse_labels(input: &str) -> Result<Vec<Requirement>, String> {
     let mut p = Parser {
         toks: lex(input),
         pos: 0,
@@ -353,7 +353,7 @@ fn validate_value(key: &str, v: &str) -> Result<(), String> {
 }
 
 /// Whether an object's labels satisfy every requirement.
-pub fn matches(reqs: &[Requirement], labels: &Value) -> bool {
+pub(super) fn matches(reqs: &[Requirement], labels: &Value) -> bool {
     reqs.iter().all(|r| {
         let value = labels.get(&r.key).and_then(Value::as_str);
         match r.op {
@@ -380,7 +380,7 @@ pub fn matches(reqs: &[Requirement], labels: &Value) -> bool {
 
 /// One field selector term: the field, whether it must equal (or differ from) the value.
 #[derive(Debug, Clone)]
-pub struct FieldTerm {
+pub(super) struct FieldTerm {
     pub field: String,
     pub equal: bool,
     pub value: String,
@@ -423,7 +423,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// Parses a field selector (`a=b,c!=d`) and checks each field is one the kind supports.
-pub fn parse_fields(input: &str, kind: &str) -> Result<Vec<FieldTerm>, String> {
+pub(super) fn parse_fields(input: &str, kind: &str) -> Result<Vec<FieldTerm>, String> {
     let mut terms = Vec::new();
     if input.is_empty() {
         return Ok(terms);
@@ -489,7 +489,7 @@ fn field_supported(kind: &str, field: &str) -> bool {
     extra.contains(&field)
 }
 
-pub fn fields_match(terms: &[FieldTerm], object: &Value) -> bool {
+pub(super) fn fields_match(terms: &[FieldTerm], object: &Value) -> bool {
     terms.iter().all(|t| {
         let mut at = object;
         for part in t.field.split('.') {

@@ -16,18 +16,18 @@ use super::schema::{ListKind, Schemas, Shape};
 /// One step of a field path: a field or map key, a keyed list element (its key fields,
 /// JSON-encoded, sorted by name), a set element (JSON), or a list index.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Pe {
+pub(super) enum Pe {
     Field(String),
     Key(Vec<(String, String)>),
     Value(String),
     Index(usize),
 }
 
-pub type Path = Vec<Pe>;
-pub type FieldSet = BTreeSet<Path>;
+pub(super) type Path = Vec<Pe>;
+pub(super) type FieldSet = BTreeSet<Path>;
 
 /// A path as structured-merge-diff prints it: `.spec.containers[name="api"].image`.
-pub fn path_string(path: &[Pe]) -> String {
+pub(super) fn path_string(path: &[Pe]) -> String {
     let mut s = String::new();
     for pe in path {
         match pe {
@@ -91,7 +91,7 @@ fn parse_fields_v1_key(key: &str) -> Result<Pe, String> {
 
 /// A field set in the API's FieldsV1 form (`{"f:spec":{"f:replicas":{}}}`; `.` marks a
 /// path that is itself owned and has owned children).
-pub fn to_fields_v1(set: &FieldSet) -> Value {
+pub(super) fn to_fields_v1(set: &FieldSet) -> Value {
     let mut root = Value::Object(Map::new());
     for path in set {
         let mut node = &mut root;
@@ -116,7 +116,7 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
     root
 }
 
-pub fn from_fields_v1(v: &Value) -> Result<FieldSet, String> {
+pub(super) fn from_fields_v1(v: &Value) -> Result<FieldSet, String> {
     fn walk(v: &Value, path: &mut Path, out: &mut FieldSet) -> Result<(), String> {
         let obj = v
             .as_object()
@@ -146,7 +146,7 @@ pub fn from_fields_v1(v: &Value) -> Result<FieldSet, String> {
 const DEFAULTED_KEYS: &[(&str, &str)] = &[("protocol", "\"TCP\"")];
 
 /// The key of a keyed-list element, or the name of the key field it lacks.
-pub fn key_of(item: &Value, keys: &[String]) -> Result<Vec<(String, String)>, String> {
+pub(super) fn key_of(item: &Value, keys: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut kv = Vec::new();
     for k in keys {
         match item.get(k).filter(|v| !v.is_null()) {
@@ -193,7 +193,7 @@ fn go_type(v: &Value) -> &'static str {
 /// What the API server's typed conversion of an applied object says is wrong with it
 /// (structured-merge-diff's messages): unknown fields, wrong types, keyed-list elements
 /// without their key or with a duplicate key.
-pub fn type_errors(s: &Schemas, value: &Value, schema: &Value) -> Vec<String> {
+pub(super) fn type_errors(s: &Schemas, value: &Value, schema: &Value) -> Vec<String> {
     let mut errors = Vec::new();
     check(s, value, schema, &mut Vec::new(), &mut errors);
     errors
@@ -294,7 +294,7 @@ fn check(s: &Schemas, value: &Value, schema: &Value, path: &mut Path, errors: &m
 
 /// `required` fields missing from an object, as the API's validation names them
 /// (`spec.template.spec.containers[0].image`).
-pub fn missing_required(s: &Schemas, value: &Value, schema: &Value) -> Vec<String> {
+pub(super) fn missing_required(s: &Schemas, value: &Value, schema: &Value) -> Vec<String> {
     fn walk(s: &Schemas, value: &Value, schema: &Value, at: &str, out: &mut Vec<String>) {
         let child = |name: &str| {
             if at.is_empty() {
@@ -340,13 +340,13 @@ pub fn missing_required(s: &Schemas, value: &Value, schema: &Value) -> Vec<Strin
 /// One member of an object's field set: its value, and whether it is a leaf (a scalar, or
 /// an atomic value owned as a whole) rather than a map entry or list element with members.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Entry {
+pub(super) struct Entry {
     pub value: Value,
     pub leaf: bool,
 }
 
 /// Every member of an object's field set, as structured-merge-diff's ToFieldSet has them.
-pub fn entries(s: &Schemas, value: &Value, schema: Option<&Value>) -> BTreeMap<Path, Entry> {
+pub(super) fn entries(s: &Schemas, value: &Value, schema: Option<&Value>) -> BTreeMap<Path, Entry> {
     let mut out = BTreeMap::new();
     walk(s, value, schema, &mut Vec::new(), &mut out);
     out
@@ -450,7 +450,12 @@ fn walk(
 /// The live object with an applied configuration merged in: the configuration's values
 /// win; fields it does not mention stay; keyed lists merge element by element, sets by
 /// value, atomic values are replaced whole.
-pub fn merge<'a>(s: &'a Schemas, live: &Value, config: &Value, schema: Option<&'a Value>) -> Value {
+pub(super) fn merge<'a>(
+    s: &'a Schemas,
+    live: &Value,
+    config: &Value,
+    schema: Option<&'a Value>,
+) -> Value {
     if config.is_null() || live.is_null() {
         return config.clone();
     }
@@ -540,7 +545,7 @@ pub fn merge<'a>(s: &'a Schemas, live: &Value, config: &Value, schema: Option<&'
 
 /// Removes the member at `path` (a field, map entry or list element) from `value`; a map
 /// left empty goes too, as the API's typed objects drop empty maps.
-pub fn remove(s: &Schemas, value: &mut Value, schema: Option<&Value>, path: &[Pe]) {
+pub(super) fn remove(s: &Schemas, value: &mut Value, schema: Option<&Value>, path: &[Pe]) {
     remove_rec(s, value, schema, path);
 }
 
@@ -609,13 +614,13 @@ fn child_mut<'v>(value: &'v mut Value, pe: &Pe) -> Option<&'v mut Value> {
 }
 
 /// What changed between two versions of an object, by field path.
-pub struct Comparison {
+pub(super) struct Comparison {
     pub added: FieldSet,
     pub modified: FieldSet,
     pub removed: FieldSet,
 }
 
-pub fn compare(old: &BTreeMap<Path, Entry>, new: &BTreeMap<Path, Entry>) -> Comparison {
+pub(super) fn compare(old: &BTreeMap<Path, Entry>, new: &BTreeMap<Path, Entry>) -> Comparison {
     let mut c = Comparison {
         added: FieldSet::new(),
         modified: FieldSet::new(),
@@ -642,7 +647,7 @@ pub fn compare(old: &BTreeMap<Path, Entry>, new: &BTreeMap<Path, Entry>) -> Comp
 
 /// One `metadata.managedFields` entry.
 #[derive(Clone, Debug)]
-pub struct Manager {
+pub(super) struct Manager {
     pub manager: String,
     pub operation: String,
     pub api_version: String,
@@ -652,14 +657,14 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn same(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
+    pub(super) fn same(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
         self.manager == manager
             && self.operation == operation
             && self.subresource.as_deref() == subresource
     }
 
     /// How the API server names a manager in a conflict (fieldmanager's printManager).
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let mut s = format!("{:?}", self.manager);
         if let Some(sub) = &self.subresource {
             s.push_str(&format!(" with subresource {sub:?}"));
@@ -671,7 +676,7 @@ impl Manager {
     }
 }
 
-pub fn managers_of(live: &Value) -> Vec<Manager> {
+pub(super) fn managers_of(live: &Value) -> Vec<Manager> {
     live["metadata"]["managedFields"]
         .as_array()
         .into_iter()
@@ -687,7 +692,7 @@ pub fn managers_of(live: &Value) -> Vec<Manager> {
         .collect()
 }
 
-pub fn managed_fields(managers: &[Manager]) -> Value {
+pub(super) fn managed_fields(managers: &[Manager]) -> Value {
     Value::Array(
         managers
             .iter()
@@ -706,7 +711,7 @@ pub fn managed_fields(managers: &[Manager]) -> Value {
 }
 
 /// Whether `path` or anything below it is in `set`.
-pub fn owns_within(set: &FieldSet, path: &Path) -> bool {
+pub(super) fn owns_within(set: &FieldSet, path: &Path) -> bool {
     set.range(path.clone()..)
         .next()
         .is_some_and(|p| p.starts_with(path))
