@@ -571,16 +571,22 @@ fn down_resumes_when_part_of_the_environment_is_already_gone() {
     assert!(w.dashboard("rates-staging").is_none());
 }
 
-#[test]
-fn a_long_migration_outlives_a_token_and_the_deploy_still_succeeds() {
+/// Staging provisioned, with a migration Job that runs longer than the API server
+/// accepts a token.
+fn migration_outliving_a_token() -> World {
     let w = World::new();
     w.provision_infrastructure("staging");
     {
         let mut store = w.kube.store.lock().unwrap();
-        // The migration runs longer than the API server accepts a token.
         store.job_duration = std::time::Duration::from_secs(4);
         store.max_token_age = Some(std::time::Duration::from_secs(2));
     }
+    w
+}
+
+#[test]
+fn a_long_migration_outlives_a_token_and_the_deploy_still_succeeds() {
+    let w = migration_outliving_a_token();
     w.envctl()
         .env("ENVCTL_EKS_TOKEN_REFRESH_MS", "500")
         .args(["up", "staging", "--yes", "--timeout", "30s"])
@@ -598,13 +604,7 @@ fn a_long_migration_outlives_a_token_and_the_deploy_still_succeeds() {
 #[test]
 fn a_token_that_is_not_renewed_expires_during_a_long_migration() {
     // The same run with envctl's real refresh interval (5 minutes): the check above can fail.
-    let w = World::new();
-    w.provision_infrastructure("staging");
-    {
-        let mut store = w.kube.store.lock().unwrap();
-        store.job_duration = std::time::Duration::from_secs(4);
-        store.max_token_age = Some(std::time::Duration::from_secs(2));
-    }
+    let w = migration_outliving_a_token();
     w.envctl()
         .args(["up", "staging", "--yes", "--timeout", "30s"])
         .assert()

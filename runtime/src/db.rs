@@ -19,9 +19,6 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Db {
     pub primary: PgPool,
     read: PgPool,
-    /// Each pool's connect options as configured (IAM authentication adds a fresh
-    /// password to them).
-    options: [PgConnectOptions; 2],
 }
 
 impl Db {
@@ -31,7 +28,7 @@ impl Db {
     /// Queries always get their own pool so batch work cannot starve them.
     pub fn connect(config: &Config) -> Result<Db> {
         let tls = config.database_ca_file.as_deref();
-        let (primary, primary_options) = pool(
+        let primary = pool(
             &config.database_url,
             config.db_pool_size,
             DATABASE_URL.name,
@@ -42,13 +39,8 @@ impl Db {
             Some(url) => (url, DATABASE_READ_URL.name),
             None => (&config.database_url, DATABASE_URL.name),
         };
-        let (read, read_options) =
-            pool(read_url, config.read_pool_size, variable, Use::Queries, tls)?;
-        Ok(Db {
-            primary,
-            read,
-            options: [primary_options, read_options],
-        })
+        let read = pool(read_url, config.read_pool_size, variable, Use::Queries, tls)?;
+        Ok(Db { primary, read })
     }
 
     /// With `RATES_DATABASE_IAM_AUTH`, gives both pools an RDS IAM token before their
@@ -57,11 +49,7 @@ impl Db {
         if !config.database_iam_auth {
             return Ok(());
         }
-        let pools = vec![
-            (self.primary.clone(), self.options[0].clone()),
-            (self.read.clone(), self.options[1].clone()),
-        ];
-        crate::db_iam::start(pools).await
+        crate::db_iam::start(&[&self.primary, &self.read]).await
     }
 
     /// The pool for read-only queries: on the replica when configured, else on the primary.
@@ -117,7 +105,7 @@ fn pool(
     variable: &'static str,
     usage: Use,
     ca_file: Option<&Path>,
-) -> Result<(PgPool, PgConnectOptions)> {
+) -> Result<PgPool> {
     let mut options: PgConnectOptions = url
         .parse::<PgConnectOptions>()
         .map_err(|e| Error::config(variable, format!("not a valid PostgreSQL URL: {e}")))?
@@ -142,7 +130,7 @@ fn pool(
         // every acquire would double the round trips of the query API.
         pool = pool.test_before_acquire(false);
     }
-    Ok((pool.connect_lazy_with(options.clone()), options))
+    Ok(pool.connect_lazy_with(options))
 }
 
 /// Whether a PostgreSQL URL sets `sslmode` itself.

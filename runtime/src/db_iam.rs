@@ -98,7 +98,12 @@ pub fn presign(
 /// Gives each pool connect options with a fresh token now, then every
 /// [`REFRESH_EVERY`] for the life of the process. Fails when the first token cannot be made
 /// (no credentials, no region): the process would otherwise start and never connect.
-pub async fn start(pools: Vec<(PgPool, PgConnectOptions)>) -> Result<()> {
+pub async fn start(pools: &[&PgPool]) -> Result<()> {
+    // Each pool's options as configured; every refresh adds a new password to them.
+    let pools: Vec<(PgPool, PgConnectOptions)> = pools
+        .iter()
+        .map(|pool| ((*pool).clone(), (*pool.connect_options()).clone()))
+        .collect();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
         Error::config(
@@ -150,16 +155,14 @@ async fn refresh(
     Ok(())
 }
 
-// Query values as SigV4 canonicalises them (RFC 3986 unreserved characters kept).
+/// Everything but RFC 3986's unreserved characters is percent-encoded: how SigV4
+/// canonicalises query values.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(value, NOT_UNRESERVED).to_string()
 }

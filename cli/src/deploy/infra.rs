@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::aws::Aws;
 use crate::kube::objects::RenderedObject;
+use crate::kube::token::percent_encode;
 use crate::profile::{Profile, PROJECT};
 use crate::terraform::TerraformOutputs;
 use crate::{Error, Result};
@@ -107,8 +108,8 @@ pub async fn objects(
     let runtime = secret(
         DATABASE_SECRET,
         json!({
-            rs::DATABASE_URL.name: b64(&url(&encode(&app_user), &writer)),
-            rs::DATABASE_READ_URL.name: b64(&url(&encode(&app_user), &reader)),
+            rs::DATABASE_URL.name: b64(&url(&percent_encode(&app_user), &writer)),
+            rs::DATABASE_READ_URL.name: b64(&url(&percent_encode(&app_user), &reader)),
             rs::RATES_DATABASE_IAM_AUTH.name: b64("true"),
             rs::RATES_DATABASE_CA_FILE.name: b64(RDS_CA_FILE),
         }),
@@ -117,7 +118,7 @@ pub async fn objects(
         DATABASE_ADMIN_SECRET,
         json!({
             rs::DATABASE_URL.name: b64(&url(
-                &format!("{}:{}", encode(&admin_user), encode(&admin_password)),
+                &format!("{}:{}", percent_encode(&admin_user), percent_encode(&admin_password)),
                 &writer
             )),
             rs::RATES_DATABASE_CA_FILE.name: b64(RDS_CA_FILE),
@@ -242,20 +243,6 @@ fn host_port(endpoint: &str) -> (String, String) {
     }
 }
 
-// Userinfo percent-encoding: managed passwords contain any printable character.
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +254,6 @@ mod tests {
             ("db.x.rds.amazonaws.com".into(), "5433".into())
         );
         assert_eq!(host_port("db.x"), ("db.x".into(), "5432".into()));
-        assert_eq!(encode("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
+        assert_eq!(percent_encode("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
     }
 }

@@ -66,6 +66,22 @@ impl ApplyReport {
     }
 }
 
+/// The API resource of a kind, or `None` when the cluster does not serve it.
+pub(crate) async fn discover(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+) -> Result<Option<(ApiResource, ApiCapabilities)>> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    match kube::discovery::pinned_kind(client, &gvk).await {
+        Ok(found) => Ok(Some(found)),
+        Err(kube::Error::Discovery(_)) => Ok(None),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(err) => Err(kube_error(format!("discovering {api_version} {kind}"))(err)),
+    }
+}
+
 /// Applies and prunes through one client, caching API discovery.
 pub struct Applier {
     client: kube::Client,
@@ -94,16 +110,7 @@ impl Applier {
         if let Some(found) = self.resources.get(&cache_key) {
             return Ok(found.clone());
         }
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let found = match kube::discovery::pinned_kind(&self.client, &gvk).await {
-            Ok(found) => Some(found),
-            Err(kube::Error::Discovery(_)) => None,
-            Err(kube::Error::Api(status)) if status.code == 404 => None,
-            Err(err) => {
-                return Err(kube_error(format!("discovering {api_version} {kind}"))(err));
-            }
-        };
+        let found = discover(&self.client, api_version, kind).await?;
         self.resources.insert(cache_key, found.clone());
         Ok(found)
     }

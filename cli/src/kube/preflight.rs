@@ -11,7 +11,7 @@ use k8s_openapi::api::networking::v1::IngressClass;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use serde::Deserialize;
 
-use super::apply::kube_error;
+use super::apply::{discover, kube_error};
 use super::objects::RenderedObject;
 use crate::{Error, Result};
 
@@ -81,23 +81,12 @@ pub async fn check(
         .map(|o| (o.key.api_version.clone(), o.key.kind.clone()))
         .collect();
     for (api_version, kind) in &kinds {
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        match kube::discovery::pinned_kind(client, &gvk).await {
-            Ok(_) => {}
-            Err(kube::Error::Discovery(_)) => {
-                return Err(missing(
-                    format!("the cluster does not serve {api_version} {kind}"),
-                    &|c| c.api_groups.iter().any(|g| g == group),
-                ))
-            }
-            Err(kube::Error::Api(status)) if status.code == 404 => {
-                return Err(missing(
-                    format!("the cluster does not serve {api_version} {kind}"),
-                    &|c| c.api_groups.iter().any(|g| g == group),
-                ))
-            }
-            Err(err) => return Err(kube_error(format!("discovering {api_version} {kind}"))(err)),
+        if discover(client, api_version, kind).await?.is_none() {
+            let group = api_version.split_once('/').map_or("", |(g, _)| g);
+            return Err(missing(
+                format!("the cluster does not serve {api_version} {kind}"),
+                &|c| c.api_groups.iter().any(|g| g == group),
+            ));
         }
     }
 

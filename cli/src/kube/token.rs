@@ -73,7 +73,7 @@ pub fn presign(
         signed.push('&');
         signed.push_str(name);
         signed.push('=');
-        signed.push_str(&encode_query(value));
+        signed.push_str(&percent_encode(value));
     }
     Ok(format!(
         "{TOKEN_PREFIX}{}",
@@ -81,18 +81,17 @@ pub fn presign(
     ))
 }
 
-// Query values as SigV4 canonicalises them (RFC 3986 unreserved characters kept).
-fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`) is
+/// percent-encoded: how SigV4 canonicalises query values, and safe in URL userinfo.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `value` percent-encoded for a SigV4 query or a URL's userinfo.
+pub(crate) fn percent_encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, NOT_UNRESERVED).to_string()
 }
 
 #[cfg(test)]
