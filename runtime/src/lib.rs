@@ -1,24 +1,32 @@
 //! The rates runtime: atomic freight-price batch ingestion and the rates query API.
+//!
+//! Modules depend one way (checked by `cargo modules dependencies --acyclic`, see
+//! ARCHITECTURE.md):
+//!
+//! ```text
+//! run, cli ─▶ startup ─▶ http ─▶ state ─▶ query, prices, batch, seed ─▶ domain
+//!                                              │
+//!                                              ▼
+//!              config, env, db, db_iam, emf, metrics, telemetry, error
+//! ```
 
-pub mod api_emf;
-pub mod app;
 pub mod batch;
 pub mod cli;
 pub mod config;
-pub mod date_range;
 pub mod db;
 pub mod db_iam;
+pub mod domain;
+pub mod emf;
+pub mod env;
 pub mod error;
-pub mod health;
+pub mod http;
 pub mod metrics;
-pub mod network;
-pub mod openapi;
 pub mod prices;
-pub mod rates;
-pub mod rates_cache;
+pub mod query;
 pub mod run;
 pub mod seed;
-pub mod server;
+pub mod startup;
+pub mod state;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -12,6 +12,25 @@ const LATENCY_BUCKETS: &[f64] = &[
     10.0, 30.0,
 ];
 
+/// Batch duration buckets (seconds): from sub-second small batches to
+/// multi-minute million-row ones.
+const DURATION_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+/// Throughput buckets (rows per second).
+const ROWS_PER_SECOND_BUCKETS: &[f64] = &[
+    1_000.0,
+    5_000.0,
+    10_000.0,
+    25_000.0,
+    50_000.0,
+    100_000.0,
+    200_000.0,
+    400_000.0,
+    800_000.0,
+    1_600_000.0,
+];
+
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
@@ -35,12 +54,12 @@ impl Metrics {
             .expect("non-empty bucket list")
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Full("rates_batch_duration_seconds".into()),
-                crate::batch::observe::DURATION_BUCKETS,
+                DURATION_BUCKETS,
             )
             .expect("non-empty bucket list")
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Full("rates_batch_rows_per_second".into()),
-                crate::batch::observe::ROWS_PER_SECOND_BUCKETS,
+                ROWS_PER_SECOND_BUCKETS,
             )
             .expect("non-empty bucket list")
             .build_recorder();

@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::app::AppState;
+use tokio_util::sync::CancellationToken;
+
 use crate::cli::{Cli, Command, SeedArgs, ServeArgs, WorkArgs};
 use crate::config::Config;
-use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::server::{cancel_on_signals, Server};
+use crate::startup::{connect, App, Role};
 use crate::telemetry::{self, LogTarget};
 
 /// The binary's entry point: parse, run, report errors on stderr.
@@ -48,7 +48,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Seed(args) => seed(args).await,
         Command::Openapi => {
             let mut out = std::io::stdout().lock();
-            out.write_all(crate::openapi::document_json().as_bytes())
+            out.write_all(crate::http::openapi::document_json().as_bytes())
                 .map_err(|e| Error::io("writing the OpenAPI document", e))
         }
     }
@@ -57,45 +57,13 @@ pub async fn run(cli: Cli) -> Result<()> {
 async fn serve(args: ServeArgs) -> Result<()> {
     let config = Config::from_env()?;
     telemetry::init(&config.log, LogTarget::Stdout);
-    let db = connect(&config).await?;
-    if args.migrate || config.migrate_on_start {
-        db.migrate().await?;
-        tracing::info!("migrations applied");
-    }
-    let bind = config.bind;
-    let drain_timeout = config.drain_timeout;
-    let state = AppState::new(config, db);
-    cancel_on_signals(state.shutdown.clone());
-    let server = Server::bind(state.clone(), bind).await?;
-    tokio::spawn(crate::api_emf::run(
-        state.api_emf.clone(),
-        state.shutdown.clone(),
-    ));
-    let batches = if args.with_worker {
-        tokio::spawn(crate::batch::worker::run(
-            state.batches.clone(),
-            state.shutdown.clone(),
-            drain_timeout,
-        ))
-    } else {
-        // Without a worker, still publish the queue depth and age.
-        let (ingest, token) = (state.batches.clone(), state.shutdown.clone());
-        tokio::spawn(async move {
-            crate::batch::worker::sample_queue(ingest, token).await;
-            Ok(())
-        })
+    let db = connect(&config, args.migrate || config.migrate_on_start).await?;
+    let role = Role::Serve {
+        with_worker: args.with_worker,
     };
-    let served = server.run().await;
-    // The server drained; the worker's batch in hand settles within its own bound.
-    state.shutdown.cancel();
-    let worked = batches
-        .await
-        .map_err(|e| Error::Other(format!("the batch worker panicked: {e}")));
-    // The last window of API metrics, and the last batch's metrics (queued as it
-    // finished), go to the agent before exit.
-    state.api_emf.flush();
-    flush_emf(&state).await;
-    served.and(worked?)
+    let app = App::build(config, db, role).await?;
+    cancel_on_signals(app.state().shutdown.clone());
+    app.run().await
 }
 
 async fn work(args: WorkArgs) -> Result<()> {
@@ -104,43 +72,17 @@ async fn work(args: WorkArgs) -> Result<()> {
         config.batch.worker_concurrency = n;
     }
     telemetry::init(&config.log, LogTarget::Stdout);
-    let db = connect(&config).await?;
-    if args.migrate || config.migrate_on_start {
-        db.migrate().await?;
-        tracing::info!("migrations applied");
-    }
-    let (bind, drain_timeout) = (config.bind, config.drain_timeout);
-    let state = AppState::new(config, db);
-    cancel_on_signals(state.shutdown.clone());
-    let worked = crate::batch::worker::run_with_probes(state.clone(), bind, drain_timeout).await;
-    flush_emf(&state).await;
-    worked
-}
-
-/// Delivers buffered EMF documents to the CloudWatch agent, within a short bound.
-async fn flush_emf(state: &AppState) {
-    state
-        .batches
-        .observer()
-        .emf()
-        .flush(crate::batch::emf_agent::FLUSH_BOUND)
-        .await;
+    let db = connect(&config, args.migrate || config.migrate_on_start).await?;
+    let app = App::build(config, db, Role::Work).await?;
+    cancel_on_signals(app.state().shutdown.clone());
+    app.run().await
 }
 
 async fn migrate() -> Result<()> {
     let config = Config::from_env()?;
     telemetry::init(&config.log, LogTarget::Stderr);
-    connect(&config).await?.migrate().await?;
-    tracing::info!("migrations applied");
+    connect(&config, true).await?;
     Ok(())
-}
-
-/// The database pools, authenticated (RDS IAM tokens when configured).
-async fn connect(config: &Config) -> Result<Db> {
-    let db = Db::connect(config)?;
-    // The token refresher lives as long as the process.
-    db.authenticate(config).await?;
-    Ok(db)
 }
 
 async fn seed(args: SeedArgs) -> Result<()> {
@@ -159,7 +101,7 @@ async fn seed(args: SeedArgs) -> Result<()> {
     }
     let config = Config::from_env()?;
     telemetry::init(&config.log, LogTarget::Stderr);
-    let db = connect(&config).await?;
+    let db = connect(&config, false).await?;
     let report = crate::seed::seed(&db.primary, args.network_only, args.rows).await?;
     tracing::info!(
         regions = report.regions,
@@ -168,4 +110,36 @@ async fn seed(args: SeedArgs) -> Result<()> {
         "seeded the synthetic network"
     );
     Ok(())
+}
+
+/// Cancels `token` on the first SIGTERM or SIGINT. Readiness turns false at
+/// that moment because it reads the same token.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let signal = wait_for_signal().await;
+        tracing::info!(signal, "shutdown requested; draining");
+        token.cancel();
+    });
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
 }

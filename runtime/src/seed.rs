@@ -394,7 +394,7 @@ mod tests {
         let codes: HashSet<_> = a.ports.iter().map(|p| &p.code).collect();
         assert_eq!(codes.len(), a.ports.len());
         for p in &a.ports {
-            crate::network::PortCode::parse("code", &p.code).unwrap();
+            crate::domain::PortCode::parse(&p.code).unwrap();
         }
         // Depth of the deepest region with ports: at least 3 below the root.
         let parent: HashMap<_, _> = a

@@ -1,12 +1,14 @@
 //! Batch ingestion: streamed uploads are staged durably and queued (upload),
-//! workers take them with a lease and commit each in one transaction (worker),
-//! and the status endpoints report on them. Backends: PostgreSQL by default, or
-//! S3 + SQS (with object-drop ingestion).
+//! workers take them with a lease and commit each in one transaction (worker).
+//! Statuses change only through typed transitions (status). Backends: PostgreSQL
+//! by default, or S3 + SQS (with object-drop ingestion). No HTTP here: the
+//! handlers in [`crate::http`] call into this module.
 
-pub mod emf;
-pub mod emf_agent;
+pub mod lease;
+pub mod location;
 pub mod observe;
 pub mod payload;
+pub mod pg_queue;
 pub mod price_row;
 pub mod queue;
 pub mod record;
@@ -19,20 +21,17 @@ pub mod worker;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
-use axum::Router;
-use rates_contract::routes;
 use sqlx::PgPool;
 use tokio::sync::OnceCell;
 
-pub use record::{BatchStatus, BatchView};
 pub use settings::{BatchSettings, QueueBackend};
 
+use crate::emf::Emf;
 use crate::error::Result;
 use crate::metrics::Metrics;
-use emf::Emf;
 use observe::BatchObserver;
-use queue::{PgQueue, Queue};
+use pg_queue::PgQueue;
+use queue::Queue;
 use staging::StagingStore;
 
 /// The ingestion side's shared handles. Cheap to clone. AWS clients (SQS
@@ -57,20 +56,7 @@ pub struct Backend {
 }
 
 impl Ingest {
-    pub fn new(settings: BatchSettings, pool: PgPool, metrics: Metrics) -> Ingest {
-        let (namespace, dimensions) = (
-            settings.metrics_namespace.clone(),
-            settings.metrics_dimensions.clone(),
-        );
-        let emf = match &settings.emf_endpoint {
-            Some(endpoint) => Emf::to_agent(
-                namespace,
-                dimensions,
-                emf_agent::AgentSender::start(endpoint.clone(), metrics.clone()),
-                settings.emf_log_group.clone(),
-            ),
-            None => Emf::new(namespace, dimensions),
-        };
+    pub fn new(settings: BatchSettings, pool: PgPool, metrics: Metrics, emf: Emf) -> Ingest {
         Ingest {
             inner: Arc::new(Inner {
                 uploads: tokio::sync::Semaphore::new(settings.max_concurrent_uploads as usize),
@@ -146,30 +132,3 @@ impl Ingest {
             .await
     }
 }
-
-/// The batch routes (`POST /batches`, `GET /batches`, `GET /batches/{id}`),
-/// with their own state so they merge into any router.
-pub fn routes<S: Clone + Send + Sync + 'static>(ingest: Ingest) -> Router<S> {
-    Router::new()
-        .route(
-            routes::BATCHES.path,
-            post(upload::create_batch).get(status::list_batches),
-        )
-        .route(routes::BATCH.path, get(status::get_batch))
-        .with_state(ingest)
-}
-
-/// The OpenAPI paths and schemas of the batch routes.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    paths(upload::create_batch, status::get_batch, status::list_batches),
-    components(schemas(
-        upload::BatchAccepted,
-        record::BatchView,
-        record::BatchStatus,
-        price_row::RowError,
-        status::BatchList,
-    )),
-    tags((name = "batches", description = "Upload price batches and follow them to commit"))
-)]
-pub struct BatchApi;

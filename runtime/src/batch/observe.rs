@@ -5,28 +5,9 @@ use rates_contract::metrics as m;
 use serde_json::{json, Map};
 use uuid::Uuid;
 
-use super::emf::{Emf, EmfMetric};
-use super::record::BatchStatus;
+use super::status::BatchStatus;
+use crate::emf::{Emf, EmfMetric};
 use crate::metrics::Metrics;
-
-/// Batch duration buckets (seconds): from sub-second small batches to
-/// multi-minute million-row ones.
-pub const DURATION_BUCKETS: &[f64] = &[
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-];
-/// Throughput buckets (rows per second).
-pub const ROWS_PER_SECOND_BUCKETS: &[f64] = &[
-    1_000.0,
-    5_000.0,
-    10_000.0,
-    25_000.0,
-    50_000.0,
-    100_000.0,
-    200_000.0,
-    400_000.0,
-    800_000.0,
-    1_600_000.0,
-];
 
 /// Records batch outcomes and queue state.
 #[derive(Clone)]

@@ -4,6 +4,8 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::domain::PortCode;
+
 /// The columns of a batch row, in CSV order.
 pub const COLUMNS: [&str; 4] = ["orig_code", "dest_code", "day", "price"];
 
@@ -15,40 +17,6 @@ pub struct PriceRow {
     pub dest_code: PortCode,
     pub day: NaiveDate,
     pub price: i32,
-}
-
-/// A port code as written in a batch: two capital letters (the country) and
-/// three capital letters or digits, as `ports.code` requires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PortCode([u8; 5]);
-
-impl PortCode {
-    pub fn parse(raw: &str) -> Result<PortCode, String> {
-        let bytes = raw.as_bytes();
-        if bytes.len() != 5 {
-            return Err(format!(
-                "a port code has exactly 5 characters, this one has {}",
-                raw.chars().count()
-            ));
-        }
-        let shaped = bytes[..2].iter().all(u8::is_ascii_uppercase)
-            && bytes[2..]
-                .iter()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if !shaped {
-            return Err(
-                "a port code is two capital letters then three capital letters or digits".into(),
-            );
-        }
-        let mut code = [0u8; 5];
-        code.copy_from_slice(bytes);
-        Ok(PortCode(code))
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Only ASCII is ever stored.
-        std::str::from_utf8(&self.0).expect("port codes are ASCII")
-    }
 }
 
 /// Why one row (or one field of it) is not acceptable. `line` is 1-based in the
@@ -119,9 +87,9 @@ impl PriceRow {
         price: RawPrice<'_>,
     ) -> Result<PriceRow, RowError> {
         let orig = PortCode::parse(orig_code)
-            .map_err(|reason| RowError::new(line, "orig_code", orig_code, reason))?;
+            .map_err(|reason| RowError::new(line, "orig_code", orig_code, reason.to_string()))?;
         let dest = PortCode::parse(dest_code)
-            .map_err(|reason| RowError::new(line, "dest_code", dest_code, reason))?;
+            .map_err(|reason| RowError::new(line, "dest_code", dest_code, reason.to_string()))?;
         let day = parse_day(day).map_err(|reason| RowError::new(line, "day", day, reason))?;
         let price = match price {
             RawPrice::Text(text) => parse_price_text(text)

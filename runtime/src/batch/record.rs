@@ -1,78 +1,40 @@
-//! The batch record: one row of `batches`, its status and the JSON view the
-//! status endpoints return.
+//! The batch record: one row of `batches`, how it is created and read, and the
+//! JSON view the status endpoints return. Its status changes only through
+//! [`super::status::Transition`].
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+use super::location::PayloadLocation;
 use super::payload::Format;
 use super::price_row::RowError;
+use super::status::BatchStatus;
 use crate::error::{DbContext, Error, Result};
 
-/// Where a batch is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum BatchStatus {
-    /// Staged and waiting for a worker.
-    Queued,
-    /// A worker holds it (a lease or an SQS receive).
-    Processing,
-    /// Every row is in `prices`.
-    Committed,
-    /// The payload has errors; nothing was inserted.
-    Rejected,
-    /// Infrastructure failures exhausted the retries; nothing was inserted.
-    Failed,
-}
-
-impl BatchStatus {
-    pub const ALL: [BatchStatus; 5] = [
-        BatchStatus::Queued,
-        BatchStatus::Processing,
-        BatchStatus::Committed,
-        BatchStatus::Rejected,
-        BatchStatus::Failed,
-    ];
-
-    /// The contract's status: its spelling and finality are the contract's.
-    pub fn contract(&self) -> rates_contract::BatchStatus {
-        use rates_contract::BatchStatus as C;
-        match self {
-            BatchStatus::Queued => C::Queued,
-            BatchStatus::Processing => C::Processing,
-            BatchStatus::Committed => C::Committed,
-            BatchStatus::Rejected => C::Rejected,
-            BatchStatus::Failed => C::Failed,
-        }
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        self.contract().as_str()
-    }
-
-    pub fn parse(value: &str) -> Option<BatchStatus> {
-        BatchStatus::ALL.into_iter().find(|s| s.as_str() == value)
-    }
-
-    pub fn is_final(&self) -> bool {
-        self.contract().is_final()
-    }
-}
-
 /// Where a batch came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Source {
+    /// `POST /batches`.
     Upload,
+    /// An object a producer put under the drop prefix of the batch bucket.
     ObjectDrop,
 }
 
 impl Source {
+    pub const ALL: [Source; 2] = [Source::Upload, Source::ObjectDrop];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Source::Upload => "upload",
             Source::ObjectDrop => "object_drop",
         }
+    }
+
+    pub fn parse(stored: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|s| s.as_str() == stored)
     }
 }
 
@@ -84,7 +46,7 @@ pub struct NewBatch {
     pub content_hash: String,
     pub format: Format,
     pub source: Source,
-    pub payload_location: String,
+    pub payload_location: PayloadLocation,
     pub size_bytes: u64,
 }
 
@@ -107,8 +69,7 @@ pub struct BatchView {
     pub idempotency_key: Option<String>,
     /// `csv` or `ndjson`.
     pub format: String,
-    /// `upload` or `object_drop`.
-    pub source: String,
+    pub source: Source,
     pub size_bytes: i64,
     /// Rows inserted (committed) or parsed (rejected); absent before processing ends.
     pub row_count: Option<i64>,
@@ -161,7 +122,7 @@ fn view_from_row(row: &sqlx::postgres::PgRow) -> Result<BatchView> {
         status_url: status_url(id),
         idempotency_key: row.get("idempotency_key"),
         format: row.get("format"),
-        source: row.get("source"),
+        source: parse_source(id, row.get("source"))?,
         size_bytes: row.get("size_bytes"),
         row_count: row.get("row_count"),
         error_count: row.get("error_count"),
@@ -176,6 +137,11 @@ fn view_from_row(row: &sqlx::postgres::PgRow) -> Result<BatchView> {
             _ => None,
         },
     })
+}
+
+fn parse_source(id: Uuid, stored: String) -> Result<Source> {
+    Source::parse(&stored)
+        .ok_or_else(|| Error::Other(format!("batch {id} has unknown source `{stored}`")))
 }
 
 #[derive(serde::Deserialize)]
@@ -199,7 +165,7 @@ pub async fn insert(conn: &mut PgConnection, batch: &NewBatch) -> Result<bool> {
     .bind(&batch.content_hash)
     .bind(batch.format.as_str())
     .bind(batch.source.as_str())
-    .bind(&batch.payload_location)
+    .bind(batch.payload_location.to_string())
     .bind(batch.size_bytes as i64)
     .execute(conn)
     .await
@@ -257,9 +223,9 @@ pub struct WorkItem {
     pub id: Uuid,
     pub status: BatchStatus,
     pub format: Format,
-    pub payload_location: String,
+    pub payload_location: PayloadLocation,
     pub content_hash: String,
-    pub source: String,
+    pub source: Source,
     pub size_bytes: u64,
 }
 
@@ -283,32 +249,18 @@ pub async fn lock_for_work(conn: &mut PgConnection, id: Uuid) -> Result<Option<W
                 .ok_or_else(|| Error::Other(format!("batch {id} has unknown status `{status}`")))?,
             format: Format::parse(&format)
                 .ok_or_else(|| Error::Other(format!("batch {id} has unknown format `{format}`")))?,
-            payload_location: r.get("payload_location"),
+            payload_location: {
+                let stored: String = r.get("payload_location");
+                PayloadLocation::parse(&stored).ok_or_else(|| {
+                    Error::Other(format!(
+                        "batch {id} has unknown payload location `{stored}`"
+                    ))
+                })?
+            },
             content_hash: r.get("content_hash"),
-            source: r.get("source"),
+            source: parse_source(id, r.get("source"))?,
             size_bytes: r.get::<i64, _>("size_bytes") as u64,
         })
     })
     .transpose()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The JSON the API writes (serde) is the contract's spelling, and every contract
-    /// status has exactly one counterpart here.
-    #[test]
-    fn statuses_serialize_as_the_contract_spells_them() {
-        let contract: Vec<rates_contract::BatchStatus> =
-            BatchStatus::ALL.iter().map(BatchStatus::contract).collect();
-        assert_eq!(contract, rates_contract::BatchStatus::ALL);
-        for status in BatchStatus::ALL {
-            assert_eq!(
-                serde_json::to_value(status).unwrap(),
-                serde_json::json!(status.contract().as_str())
-            );
-            assert_eq!(BatchStatus::parse(status.as_str()), Some(status));
-        }
-    }
 }

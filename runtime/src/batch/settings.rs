@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rates_contract::settings as s;
 
-use crate::config::Env;
+use crate::env::Env;
 use crate::error::{Error, Result};
 
 /// Where jobs and payloads live.
@@ -46,15 +46,6 @@ pub struct BatchSettings {
     /// `RATES_WORKER_POLL_MS`: how often an idle worker looks for work when no
     /// notification arrives.
     pub poll_interval: Duration,
-    /// `RATES_METRICS_NAMESPACE`: CloudWatch EMF namespace.
-    pub metrics_namespace: String,
-    /// `RATES_METRICS_DIMENSIONS`: `Name=value,...` added to every EMF line.
-    pub metrics_dimensions: Vec<(String, String)>,
-    /// `RATES_EMF_ENDPOINT`: the CloudWatch agent's EMF listener; EMF goes to stdout when unset.
-    pub emf_endpoint: Option<super::emf_agent::Endpoint>,
-    /// `RATES_EMF_LOG_GROUP`: the log group the agent writes the documents to
-    /// (`_aws.LogGroupName`); only with `RATES_EMF_ENDPOINT`.
-    pub emf_log_group: Option<String>,
 }
 
 impl BatchSettings {
@@ -81,27 +72,6 @@ impl BatchSettings {
             ));
         }
         let lease_secs = env.positive(s::RATES_BATCH_LEASE_SECS)?;
-        let emf_endpoint = env
-            .get(s::RATES_EMF_ENDPOINT)
-            .map(|raw| {
-                super::emf_agent::Endpoint::parse(&raw)
-                    .map_err(|e| Error::config(s::RATES_EMF_ENDPOINT.name, e))
-            })
-            .transpose()?;
-        let emf_log_group = env
-            .get(s::RATES_EMF_LOG_GROUP)
-            .map(|g| g.trim().to_string());
-        if let Some(group) = &emf_log_group {
-            check_log_group(group)?;
-            if emf_endpoint.is_none() {
-                // Lines on stdout land wherever the log shipper puts them; a log group
-                // named here would silently mean nothing.
-                return Err(Error::config(
-                    s::RATES_EMF_LOG_GROUP.name,
-                    "applies only to the CloudWatch agent: set RATES_EMF_ENDPOINT too",
-                ));
-            }
-        }
         Ok(BatchSettings {
             backend,
             max_batch_bytes,
@@ -112,12 +82,6 @@ impl BatchSettings {
             retry_base: Duration::from_secs(env.parsed::<u64>(s::RATES_BATCH_RETRY_BASE_SECS)?),
             max_errors: env.positive(s::RATES_BATCH_MAX_ERRORS)?,
             poll_interval: Duration::from_millis(env.positive(s::RATES_WORKER_POLL_MS)?.into()),
-            metrics_namespace: env.string(s::RATES_METRICS_NAMESPACE),
-            metrics_dimensions: parse_dimensions(
-                &env.get(s::RATES_METRICS_DIMENSIONS).unwrap_or_default(),
-            )?,
-            emf_endpoint,
-            emf_log_group,
         })
     }
 
@@ -126,60 +90,6 @@ impl BatchSettings {
         let factor = 1u32 << attempt.saturating_sub(1).min(10);
         (self.retry_base * factor).min(Duration::from_secs(900))
     }
-}
-
-/// CloudWatch Logs' rule for log group names (CreateLogGroup API reference): 1 to 512
-/// characters of `a-z A-Z 0-9 _ - / . #`.
-fn check_log_group(name: &str) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 512
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.' | '#'));
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::config(
-            s::RATES_EMF_LOG_GROUP.name,
-            format!(
-                "`{name}` is not a CloudWatch Logs group name (1-512 of a-z A-Z 0-9 _ - / . #)"
-            ),
-        ))
-    }
-}
-
-fn parse_dimensions(raw: &str) -> Result<Vec<(String, String)>> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((name, value)) = part.split_once('=') else {
-            return Err(Error::config(
-                s::RATES_METRICS_DIMENSIONS.name,
-                format!("`{part}` is not Name=value"),
-            ));
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.is_empty() || value.is_empty() {
-            return Err(Error::config(
-                s::RATES_METRICS_DIMENSIONS.name,
-                format!("`{part}` needs both a name and a value"),
-            ));
-        }
-        if out.iter().any(|(n, _)| n == name) {
-            return Err(Error::config(
-                s::RATES_METRICS_DIMENSIONS.name,
-                format!("dimension `{name}` is given twice"),
-            ));
-        }
-        // CloudWatch allows at most 30 dimensions per metric.
-        if out.len() == 30 {
-            return Err(Error::config(
-                s::RATES_METRICS_DIMENSIONS.name,
-                "at most 30 dimensions",
-            ));
-        }
-        out.push((name.to_string(), value.to_string()));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -202,8 +112,6 @@ mod tests {
         assert_eq!(s.backend, QueueBackend::Postgres);
         assert_eq!(s.max_batch_bytes, 1 << 30);
         assert_eq!(s.worker_concurrency, 1);
-        assert_eq!(s.metrics_namespace, "Rates");
-        assert!(s.metrics_dimensions.is_empty());
         assert_eq!(s.backoff(1), Duration::from_secs(5));
         assert_eq!(s.backoff(3), Duration::from_secs(20));
     }
@@ -225,60 +133,15 @@ mod tests {
     }
 
     #[test]
-    fn emf_goes_to_the_agent_when_an_endpoint_is_set() {
-        let s = load(&[]).unwrap();
-        assert!(s.emf_endpoint.is_none() && s.emf_log_group.is_none());
-        let s = load(&[
-            ("RATES_EMF_ENDPOINT", "tcp://10.0.3.4:25888"),
-            (
-                "RATES_EMF_LOG_GROUP",
-                "/aws/containerinsights/rates-dev/rates-emf",
-            ),
-        ])
-        .unwrap();
-        assert_eq!(s.emf_endpoint.unwrap().to_string(), "tcp://10.0.3.4:25888");
-        assert_eq!(
-            s.emf_log_group.as_deref(),
-            Some("/aws/containerinsights/rates-dev/rates-emf")
-        );
-        let err = load(&[
-            ("RATES_EMF_ENDPOINT", "udp://10.0.3.4:25888"),
-            ("RATES_EMF_LOG_GROUP", "rates emf"),
-        ])
-        .unwrap_err();
-        assert!(err.to_string().contains("RATES_EMF_LOG_GROUP"), "{err}");
-    }
-
-    #[test]
     fn errors_name_the_variable() {
         for (name, value) in [
             ("RATES_QUEUE_BACKEND", "kafka"),
             ("RATES_MAX_BATCH_BYTES", "0"),
             ("RATES_MAX_BATCH_BYTES", "lots"),
             ("RATES_WORKER_CONCURRENCY", "0"),
-            ("RATES_METRICS_DIMENSIONS", "Environment"),
-            ("RATES_METRICS_DIMENSIONS", "A=1,A=2"),
-            ("RATES_EMF_ENDPOINT", "10.0.0.1:25888"),
-            ("RATES_EMF_ENDPOINT", "tcp://$(HOST_IP):25888"),
-            (
-                "RATES_EMF_LOG_GROUP",
-                "/aws/containerinsights/rates-dev/rates-emf",
-            ),
         ] {
             let err = load(&[(name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");
         }
-        let s = load(&[(
-            s::RATES_METRICS_DIMENSIONS.name,
-            "Environment=staging, Service=rates",
-        )])
-        .unwrap();
-        assert_eq!(
-            s.metrics_dimensions,
-            vec![
-                ("Environment".to_string(), "staging".to_string()),
-                ("Service".to_string(), "rates".to_string())
-            ]
-        );
     }
 }

@@ -10,10 +10,12 @@ use serde::Deserialize;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+use super::lease::{Claim, Lease, LeaseHandle};
+use super::location::PayloadLocation;
 use super::payload::Format;
-use super::queue::{mark_failed, Claim, Lease, LeaseHandle};
 use super::record::{self, NewBatch, Source};
 use super::settings::BatchSettings;
+use super::status::{BatchStatus, Transition};
 use crate::error::{DbContext, Error, Result};
 
 /// The SQS backend's handle.
@@ -192,7 +194,7 @@ impl SqsQueue {
             .await
             .db("claiming a batch")?;
         let status: Option<String> = row.map(|r| r.get("status"));
-        match status.as_deref() {
+        match status.as_deref().map(BatchStatus::parse) {
             None => {
                 drop(tx);
                 let exists: bool =
@@ -214,31 +216,31 @@ impl SqsQueue {
                 }
                 Ok(Claim::Handled)
             }
-            Some("committed" | "rejected" | "failed") => {
+            Some(None) => Err(Error::Other(format!(
+                "batch {batch_id} has an unknown status `{}`",
+                status.unwrap_or_default()
+            ))),
+            Some(Some(status)) if status.is_final() => {
                 drop(tx);
                 self.delete(&receipt_handle).await?;
                 Ok(Claim::Handled)
             }
-            Some(_) => {
+            Some(Some(_)) => {
                 if receives > settings.max_attempts {
-                    mark_failed(
-                        &mut tx,
-                        batch_id,
-                        &format!("gave up after {} deliveries (workers crashed or stalled while holding it)", receives - 1),
-                    )
-                    .await?;
+                    let failure = format!(
+                        "gave up after {} deliveries (workers crashed or stalled while holding it)",
+                        receives - 1
+                    );
+                    Transition::Fail { failure: &failure }
+                        .apply(&mut tx, batch_id)
+                        .await?;
                     tx.commit().await.db("parking a batch as failed")?;
                     self.delete(&receipt_handle).await?;
                     return Ok(Claim::Handled);
                 }
-                sqlx::query(
-                    "UPDATE batches SET status = 'processing', attempts = $2, started_at = clock_timestamp() WHERE id = $1",
-                )
-                .bind(batch_id)
-                .bind(receives as i32)
-                .execute(&mut *tx)
-                .await
-                .db("marking the batch processing")?;
+                Transition::Start { attempt: receives }
+                    .apply(&mut tx, batch_id)
+                    .await?;
                 tx.commit().await.db("claiming a batch")?;
                 Ok(Claim::Job(Lease {
                     batch_id,
@@ -278,7 +280,10 @@ impl SqsQueue {
                 content_hash: etag,
                 format,
                 source: Source::ObjectDrop,
-                payload_location: format!("s3://{bucket}/{key}"),
+                payload_location: PayloadLocation::S3 {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                },
                 size_bytes: record.s3.object.size,
             };
             let mut tx = self.pool.begin().await.db("recording a dropped object")?;

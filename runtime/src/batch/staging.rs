@@ -11,15 +11,13 @@ use sqlx::{PgConnection, PgPool};
 use tokio::io::AsyncRead;
 use uuid::Uuid;
 
+use super::location::PayloadLocation;
 use crate::error::{DbContext, Error, Result};
 
 /// PostgreSQL chunk size: big enough for few round trips, small enough to stream.
 const PG_CHUNK_BYTES: usize = 1024 * 1024;
 /// S3 multipart part size (S3's minimum is 5 MiB for all but the last part).
 const S3_PART_BYTES: usize = 8 * 1024 * 1024;
-
-/// The `payload_location` of a payload staged in PostgreSQL.
-pub const POSTGRES_LOCATION: &str = "postgres";
 
 /// Where payloads are staged.
 #[derive(Clone, Debug)]
@@ -61,7 +59,7 @@ impl StagingStore {
             StagingStore::S3 { client, bucket } => StagingWriter::S3 {
                 client: client.clone(),
                 bucket: bucket.clone(),
-                key: format!("batches/{batch_id}"),
+                key: upload_key(batch_id),
                 content_type,
                 upload_id: None,
                 parts: Vec::new(),
@@ -69,6 +67,11 @@ impl StagingStore {
             },
         }
     }
+}
+
+/// The S3 key an uploaded payload is staged under.
+pub fn upload_key(batch_id: Uuid) -> String {
+    format!("batches/{batch_id}")
 }
 
 impl StagingWriter {
@@ -165,11 +168,11 @@ impl StagingWriter {
     }
 
     /// Writes what is buffered and returns the payload's location.
-    pub async fn finish(mut self, conn: &mut PgConnection) -> Result<String> {
+    pub async fn finish(mut self, conn: &mut PgConnection) -> Result<PayloadLocation> {
         match &mut self {
             StagingWriter::Postgres { .. } => {
                 self.flush_pg(conn).await?;
-                Ok(POSTGRES_LOCATION.to_string())
+                Ok(PayloadLocation::Postgres)
             }
             StagingWriter::S3 {
                 client,
@@ -192,7 +195,10 @@ impl StagingWriter {
                         .send()
                         .await
                         .map_err(|e| aws_error(format!("writing s3://{bucket}/{key}"), e))?;
-                    return Ok(format!("s3://{bucket}/{key}"));
+                    return Ok(PayloadLocation::S3 {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                    });
                 }
                 if !buf.is_empty() {
                     self.upload_part().await?;
@@ -221,7 +227,7 @@ impl StagingWriter {
                     .send()
                     .await
                     .map_err(|e| aws_error(format!("completing s3://{bucket}/{key}"), e))?;
-                Ok(format!("s3://{bucket}/{key}"))
+                Ok(PayloadLocation::S3 { bucket, key })
             }
         }
     }
@@ -257,18 +263,14 @@ impl StagingWriter {
 }
 
 /// Deletes a staged object that will not be recorded (lost an idempotency race).
-pub async fn discard(store: &StagingStore, location: &str) {
-    if let (StagingStore::S3 { client, .. }, Some((bucket, key))) = (store, parse_s3_url(location))
+pub async fn discard(store: &StagingStore, location: &PayloadLocation) {
+    if let (StagingStore::S3 { client, .. }, PayloadLocation::S3 { bucket, key }) =
+        (store, location)
     {
         if let Err(error) = client.delete_object().bucket(bucket).key(key).send().await {
-            tracing::warn!(error = %error, location, "could not delete a discarded staged payload");
+            tracing::warn!(error = %error, %location, "could not delete a discarded staged payload");
         }
     }
-}
-
-/// Splits `s3://bucket/key`.
-pub fn parse_s3_url(location: &str) -> Option<(&str, &str)> {
-    location.strip_prefix("s3://")?.split_once('/')
 }
 
 /// A payload opened for reading.
@@ -282,7 +284,7 @@ pub async fn open(
     store: &StagingStore,
     pool: &PgPool,
     batch_id: Uuid,
-    location: &str,
+    location: &PayloadLocation,
     etag: Option<&str>,
     size: u64,
 ) -> Result<PayloadReader> {
@@ -334,33 +336,31 @@ async fn open_raw(
     store: &StagingStore,
     pool: &PgPool,
     batch_id: Uuid,
-    location: &str,
+    location: &PayloadLocation,
     etag: Option<&str>,
 ) -> Result<PayloadReader> {
-    if location == POSTGRES_LOCATION {
-        let pool = pool.clone();
-        let chunks = futures::stream::try_unfold(0i32, move |seq| {
+    let (bucket, key) = match location {
+        PayloadLocation::S3 { bucket, key } => (bucket, key),
+        PayloadLocation::Postgres => {
             let pool = pool.clone();
-            async move {
-                let chunk: Option<Vec<u8>> = sqlx::query_scalar(
-                    "SELECT data FROM batch_payload_chunks WHERE batch_id = $1 AND seq = $2",
-                )
-                .bind(batch_id)
-                .bind(seq)
-                .fetch_optional(&pool)
-                .await
-                .map_err(io::Error::other)?;
-                Ok::<_, io::Error>(chunk.map(|data| (Bytes::from(data), seq + 1)))
-            }
-        });
-        return Ok(Box::new(tokio_util::io::StreamReader::new(Box::pin(
-            chunks,
-        ))));
-    }
-    let Some((bucket, key)) = parse_s3_url(location) else {
-        return Err(Error::Other(format!(
-            "batch {batch_id}: unknown payload location `{location}`"
-        )));
+            let chunks = futures::stream::try_unfold(0i32, move |seq| {
+                let pool = pool.clone();
+                async move {
+                    let chunk: Option<Vec<u8>> = sqlx::query_scalar(
+                        "SELECT data FROM batch_payload_chunks WHERE batch_id = $1 AND seq = $2",
+                    )
+                    .bind(batch_id)
+                    .bind(seq)
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(io::Error::other)?;
+                    Ok::<_, io::Error>(chunk.map(|data| (Bytes::from(data), seq + 1)))
+                }
+            });
+            return Ok(Box::new(tokio_util::io::StreamReader::new(Box::pin(
+                chunks,
+            ))));
+        }
     };
     let StagingStore::S3 { client, .. } = store else {
         return Err(Error::Other(format!(

@@ -9,16 +9,19 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rates_contract::startup;
 use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::lease::{Claim, Lease};
+use super::location::PayloadLocation;
 use super::payload::{Parsed, PayloadParser};
+use super::pg_queue::NOTIFY_CHANNEL;
 use super::price_row::RowError;
-use super::queue::{self, Claim, Lease, Queue};
-use super::record::{self, BatchStatus};
+use super::queue::{self, Queue};
+use super::record::{self, Source};
 use super::staging::{self, StagingStore};
+use super::status::{BatchStatus, Transition};
 use super::Ingest;
 use crate::error::{DbContext, Error, Result};
 
@@ -76,35 +79,6 @@ pub async fn run(
     Ok(())
 }
 
-/// `rates work`: the worker plus /healthz, /readyz and /metrics on `bind` for
-/// probes and scraping (no query API). Returns after a graceful drain.
-pub async fn run_with_probes(
-    state: crate::app::AppState,
-    bind: std::net::SocketAddr,
-    drain_timeout: Duration,
-) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| Error::io(format!("binding {bind} (RATES_BIND)"), e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::io("reading the bound address", e))?;
-    // The start-up line envctl reads the bound port from (the contract's format).
-    tracing::info!({ startup::ADDR_FIELD } = %addr, "{}", startup::LISTENING);
-    // The same HTTP layers as `serve` (JSON errors for unknown paths and the rest).
-    let app = crate::app::with_http_layers(crate::health::routes(), state.clone());
-    let token = state.shutdown.clone();
-    let probes = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-    });
-    let result = run(state.batches.clone(), state.shutdown.clone(), drain_timeout).await;
-    state.shutdown.cancel();
-    let _ = probes.await;
-    result
-}
-
 /// Wakes idle loops when an upload NOTIFYs (PostgreSQL backend); they also
 /// poll, so a lost notification only costs latency.
 async fn listen(ingest: Ingest, wake: Arc<Notify>, shutdown: CancellationToken) {
@@ -117,7 +91,7 @@ async fn listen(ingest: Ingest, wake: Arc<Notify>, shutdown: CancellationToken) 
                 .await
                 .db("listening for new batches")?;
             listener
-                .listen(queue::NOTIFY_CHANNEL)
+                .listen(NOTIFY_CHANNEL)
                 .await
                 .db("listening for new batches")?;
             loop {
@@ -306,15 +280,11 @@ async fn settle_after_commit(ingest: &Ingest, queue: &Queue, lease: &Lease) {
     }
     // Uploaded payloads staged in S3 are ours to delete; dropped objects are not.
     if let Ok(backend) = ingest.backend().await {
-        if let StagingStore::S3 { .. } = backend.staging {
-            let location = format!(
-                "s3://{}/batches/{}",
-                match &backend.staging {
-                    StagingStore::S3 { bucket, .. } => bucket.as_str(),
-                    StagingStore::Postgres => "",
-                },
-                lease.batch_id
-            );
+        if let StagingStore::S3 { bucket, .. } = &backend.staging {
+            let location = PayloadLocation::S3 {
+                bucket: bucket.clone(),
+                key: staging::upload_key(lease.batch_id),
+            };
             staging::discard(&backend.staging, &location).await;
         }
     }
@@ -342,6 +312,11 @@ async fn process(ingest: &Ingest, queue: &Queue, lease: &Lease) -> Result<Outcom
     if item.status.is_final() {
         return Ok(Outcome::Skipped);
     }
+    if item.status != BatchStatus::Processing {
+        // Handed back (released or retried) since this worker claimed it: another
+        // claim owns it now.
+        return Ok(Outcome::LeaseLost);
+    }
     sqlx::query(
         "CREATE TEMPORARY TABLE batch_rows (
              line      bigint  NOT NULL,
@@ -355,7 +330,7 @@ async fn process(ingest: &Ingest, queue: &Queue, lease: &Lease) -> Result<Outcom
     .await
     .db("creating the staging table")?;
 
-    let etag = (item.source == "object_drop").then_some(item.content_hash.as_str());
+    let etag = (item.source == Source::ObjectDrop).then_some(item.content_hash.as_str());
     let reader = staging::open(
         &backend.staging,
         ingest.pool(),
@@ -461,18 +436,16 @@ async fn process(ingest: &Ingest, queue: &Queue, lease: &Lease) -> Result<Outcom
         errors.truncate(max_errors);
         let json = serde_json::to_value(&errors)
             .map_err(|e| Error::Other(format!("encoding errors: {e}")))?;
-        sqlx::query(
-            "UPDATE batches SET status = 'rejected', row_count = $2, error_count = $3, errors = $4,
-                    failure = NULL, finished_at = clock_timestamp()
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind((rows + parse_errors) as i64)
-        .bind(error_count as i64)
-        .bind(json)
-        .execute(&mut *tx)
-        .await
-        .db("marking the batch rejected")?;
+        let rejected = Transition::Reject {
+            rows: rows + parse_errors,
+            errors: error_count,
+            first: &json,
+        };
+        if !rejected.apply(&mut tx, id).await? {
+            return Err(Error::Other(format!(
+                "batch {id} left processing while locked"
+            )));
+        }
         Outcome::Rejected {
             rows,
             errors: error_count,
@@ -487,16 +460,12 @@ async fn process(ingest: &Ingest, queue: &Queue, lease: &Lease) -> Result<Outcom
         .db("inserting the batch into prices")?
         .rows_affected();
         // The one place a batch becomes committed.
-        sqlx::query(
-            "UPDATE batches SET status = 'committed', row_count = $2, error_count = 0,
-                    errors = NULL, failure = NULL, finished_at = clock_timestamp()
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(inserted as i64)
-        .execute(&mut *tx)
-        .await
-        .db("marking the batch committed")?;
+        let committed = Transition::Commit { rows: inserted };
+        if !committed.apply(&mut tx, id).await? {
+            return Err(Error::Other(format!(
+                "batch {id} left processing while locked"
+            )));
+        }
         Outcome::Committed { rows: inserted }
     };
     staging::delete_in(&mut tx, id).await?;

@@ -1,0 +1,233 @@
+//! The batch endpoints: upload (`POST /batches`), one batch (`GET /batches/{id}`)
+//! and recent batches (`GET /batches?status=&limit=`).
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rates_contract::routes;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::batch::payload::Format;
+use crate::batch::record::{self, status_url, BatchView};
+use crate::batch::status::BatchStatus;
+use crate::batch::upload::Uploaded;
+use crate::error::{Error, ErrorBody, Result};
+use crate::state::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(routes::BATCHES.path, post(create_batch).get(list_batches))
+        .route(routes::BATCH.path, get(get_batch))
+}
+
+/// The OpenAPI paths and schemas of the batch routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(create_batch, get_batch, list_batches),
+    components(schemas(
+        BatchAccepted,
+        BatchView,
+        BatchStatus,
+        crate::batch::record::Source,
+        crate::batch::price_row::RowError,
+        BatchList,
+    )),
+    tags((name = "batches", description = "Upload price batches and follow them to commit"))
+)]
+pub(super) struct BatchApi;
+
+/// The longest accepted Idempotency-Key.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// The answer to an accepted upload.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BatchAccepted {
+    pub id: Uuid,
+    /// Always `queued`.
+    pub status: BatchStatus,
+    /// Poll this for the outcome.
+    pub status_url: String,
+}
+
+/// Uploads a batch of prices (CSV with header `orig_code,dest_code,day,price`,
+/// or NDJSON with one `{"orig_code","dest_code","day","price"}` per line).
+/// The batch is staged durably and queued before the answer; a worker then
+/// commits it whole or rejects it whole.
+#[utoipa::path(post, path = "/batches", tag = "batches",
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Names the batch: a repeat with the same content returns the existing batch (200), with other content 409. Up to 255 visible ASCII characters.")),
+    request_body(content = String, description = "The payload: text/csv or application/x-ndjson", content_type = "text/csv"),
+    responses(
+        (status = 202, description = "Staged and queued", body = BatchAccepted,
+            headers(("Location" = String, description = "The status URL"))),
+        (status = 200, description = "The batch this Idempotency-Key already names (same content)", body = BatchView),
+        (status = 400, description = "Empty body or bad Idempotency-Key", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key names a batch with other content", body = ErrorBody),
+        (status = 413, description = "Larger than RATES_MAX_BATCH_BYTES", body = ErrorBody),
+        (status = 415, description = "Content-Type is not text/csv or application/x-ndjson", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (down, restarting or failing over): code `database_unavailable`; retry after Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
+pub async fn create_batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let format = content_format(&headers)?;
+    let key = idempotency_key(&headers)?;
+    let declared_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = body.into_data_stream();
+    match state
+        .batches
+        .upload(format, key, declared_length, body)
+        .await?
+    {
+        Uploaded::Accepted(id) => {
+            let url = status_url(id);
+            Ok((
+                StatusCode::ACCEPTED,
+                [(header::LOCATION, url.clone())],
+                Json(BatchAccepted {
+                    id,
+                    status: BatchStatus::Queued,
+                    status_url: url,
+                }),
+            )
+                .into_response())
+        }
+        Uploaded::Existing(view) => Ok((
+            StatusCode::OK,
+            [(header::LOCATION, view.status_url.clone())],
+            Json(*view),
+        )
+            .into_response()),
+    }
+}
+
+/// The most batches one list returns.
+pub const MAX_LIMIT: i64 = 500;
+const DEFAULT_LIMIT: i64 = 50;
+
+/// A batch's status: queued, processing, committed, rejected or failed, with
+/// its row count, timings and (rejected) the first errors by line.
+#[utoipa::path(get, path = "/batches/{id}", tag = "batches",
+    params(("id" = String, Path, description = "The batch id (a UUID)")),
+    responses(
+        (status = 200, description = "The batch", body = BatchView),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such batch", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (down, restarting or failing over): code `database_unavailable`; retry after Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
+pub async fn get_batch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<BatchView>> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| Error::invalid("id", format!("`{id}` is not a batch id (a UUID)")))?;
+    record::get(state.batches.pool(), id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::NotFound {
+            resource: "batch",
+            id: id.to_string(),
+        })
+}
+
+/// Query parameters of `GET /batches`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Only batches with this status: queued, processing, committed, rejected or failed.
+    pub status: Option<String>,
+    /// How many (newest first); 1 to 500, default 50.
+    pub limit: Option<String>,
+}
+
+/// Recent batches, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BatchList {
+    pub batches: Vec<BatchView>,
+}
+
+/// Recent batches, newest first, optionally of one status.
+#[utoipa::path(get, path = "/batches", tag = "batches",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Recent batches", body = BatchList),
+        (status = 400, description = "Bad status or limit", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (down, restarting or failing over): code `database_unavailable`; retry after Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
+pub async fn list_batches(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<BatchList>> {
+    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(BatchStatus::parse(raw).ok_or_else(|| {
+            let known: Vec<&str> = rates_contract::BatchStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
+            Error::invalid(
+                "status",
+                format!("`{raw}` is not a batch status ({})", known.join(", ")),
+            )
+        })?),
+    };
+    let limit = match query.limit.as_deref().filter(|s| !s.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(Error::invalid(
+                    "limit",
+                    format!("`{raw}` is not a whole number from 1 to {MAX_LIMIT}"),
+                ))
+            }
+        },
+    };
+    let batches = record::list(state.batches.pool(), status, limit).await?;
+    Ok(Json(BatchList { batches }))
+}
+
+fn content_format(headers: &HeaderMap) -> Result<Format> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(Error::UnsupportedMediaType {
+            content_type: String::new(),
+            expected: "text/csv or application/x-ndjson",
+        });
+    };
+    let text = value.to_str().unwrap_or("");
+    Format::from_content_type(text).ok_or_else(|| Error::UnsupportedMediaType {
+        content_type: text.to_string(),
+        expected: "text/csv or application/x-ndjson (charset utf-8)",
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| Error::invalid("Idempotency-Key", why.to_string());
+    let text = value
+        .to_str()
+        .map_err(|_| invalid("must be visible ASCII"))?
+        .trim();
+    if text.is_empty() {
+        return Err(invalid("must not be empty"));
+    }
+    if text.len() > MAX_KEY_LEN {
+        return Err(invalid(&format!(
+            "must be at most {MAX_KEY_LEN} characters"
+        )));
+    }
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid("must be visible ASCII without spaces"));
+    }
+    Ok(Some(text.to_string()))
+}
