@@ -7,6 +7,7 @@
 //!   envctl's alarms and dashboard read these names.
 //! - [`BatchStatus`]: the statuses `GET /batches/{id}` reports.
 //! - [`routes`]: the HTTP routes the runtime serves; envctl probes and calls them.
+//! - [`scopes`]: what each route needs a client's token to carry.
 //! - [`startup`]: the `listening` log line the runtime writes once it is bound; envctl
 //!   reads the bound address from it.
 //!
@@ -16,6 +17,7 @@
 
 pub mod metrics;
 pub mod routes;
+pub mod scopes;
 pub mod settings;
 pub mod startup;
 
@@ -28,4 +30,7 @@ pub use status::BatchStatus;
 /// contracts can tell (the runtime reports it on `GET /healthz` as `contract_version`).
 /// Adding a setting with a default or a new metric does not need a bump: older envctl
 /// versions keep working with it.
-pub const CONTRACT_VERSION: u32 = 1;
+///
+/// Version 2: every API route needs a bearer token with its scope ([`scopes`]); a runtime
+/// of version 1 would serve an environment rendered for version 2 without authentication.
+pub const CONTRACT_VERSION: u32 = 2;

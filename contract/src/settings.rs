@@ -135,6 +135,27 @@ pub const RATES_CACHE_ENTRIES: Setting = setting(
     "query answers cached per prices version; 0 turns the cache off",
 );
 
+// Clients: authentication and rate limits.
+
+/// Reads without a token.
+pub const RATES_PUBLIC_READS: Setting = setting(
+    "RATES_PUBLIC_READS",
+    Value("false"),
+    "GET /rates and /rates_null without a token; every other route still needs one",
+);
+/// Requests per second per client.
+pub const RATES_RATE_LIMIT_PER_SECOND: Setting = setting(
+    "RATES_RATE_LIMIT_PER_SECOND",
+    Value("200"),
+    "requests per second each client (token, or address without one) may make on average; 0 turns the limit off",
+);
+/// The burst a client may make above the rate.
+pub const RATES_RATE_LIMIT_BURST: Setting = setting(
+    "RATES_RATE_LIMIT_BURST",
+    Value("400"),
+    "requests a client may make at once before the per-second rate applies",
+);
+
 // Batch ingestion.
 
 /// Where jobs and payloads live.
@@ -253,6 +274,9 @@ pub const ALL: &[Setting] = &[
     RATES_MAX_RANGE_DAYS,
     RATES_MIGRATE_ON_START,
     RATES_CACHE_ENTRIES,
+    RATES_PUBLIC_READS,
+    RATES_RATE_LIMIT_PER_SECOND,
+    RATES_RATE_LIMIT_BURST,
     RATES_QUEUE_BACKEND,
     RATES_SQS_QUEUE_URL,
     RATES_S3_BUCKET,

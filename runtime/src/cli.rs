@@ -29,6 +29,57 @@ pub enum Command {
     Seed(SeedArgs),
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
+    /// Manage the API's clients and their bearer tokens (needs DATABASE_URL).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a client with a new token and print the token, once: only its hash is
+    /// kept. Give it to the client through a secret store, never in a ticket or chat.
+    Create(TokenCreateArgs),
+    /// List the clients: name, scopes, when created, expiry, revocation. No secrets.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a client's token at once, on every replica. Batches it uploaded keep
+    /// naming it.
+    Revoke {
+        /// The client's name (or its token id).
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The client's name: letters, digits, `.`, `_` and `-`, at most 64.
+    #[arg(long)]
+    pub name: String,
+    /// What the token allows: rates:read, batches:read, batches:write, prices:write, or
+    /// `all`. Repeat the flag or separate with commas.
+    #[arg(
+        long = "scope",
+        value_name = "SCOPE",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub scopes: Vec<String>,
+    /// When the token stops working: a duration from now (`90d`, `12h`) or a time
+    /// (`2027-01-31T00:00:00Z`). Without it the token works until revoked.
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+    /// Register the token held in this environment variable instead of making one
+    /// (envctl makes an environment's first token and keeps it in Secrets Manager);
+    /// nothing is printed.
+    #[arg(long, value_name = "VAR")]
+    pub token_from_env: Option<String>,
+    /// Succeed without changing anything when a client of this name exists.
+    #[arg(long)]
+    pub if_absent: bool,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,12 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// `RATES_CACHE_ENTRIES`: GET /rates answers kept per prices version; 0 disables.
     pub cache_entries: usize,
+    /// `RATES_PUBLIC_READS`: GET /rates and /rates_null without a token.
+    pub public_reads: bool,
+    /// `RATES_RATE_LIMIT_PER_SECOND`: requests per second per client; 0 is no limit.
+    pub rate_limit_per_second: u32,
+    /// `RATES_RATE_LIMIT_BURST`: the burst above that rate.
+    pub rate_limit_burst: u32,
     /// Batch ingestion: queue backend, size limit, worker settings.
     pub batch: crate::batch::BatchSettings,
     /// Where EMF metrics go and their namespace and dimensions.
@@ -68,6 +74,9 @@ impl Config {
             max_range_days: env.positive(s::RATES_MAX_RANGE_DAYS)?,
             migrate_on_start: env.boolean(s::RATES_MIGRATE_ON_START)?,
             cache_entries: env.parsed(s::RATES_CACHE_ENTRIES)?,
+            public_reads: env.boolean(s::RATES_PUBLIC_READS)?,
+            rate_limit_per_second: env.parsed(s::RATES_RATE_LIMIT_PER_SECOND)?,
+            rate_limit_burst: env.positive(s::RATES_RATE_LIMIT_BURST)?,
             batch: crate::batch::BatchSettings::from_env(&env)?,
             emf: EmfSettings::from_env(&env)?,
         };

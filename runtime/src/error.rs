@@ -50,6 +50,26 @@ pub enum Error {
     #[error("unavailable: {message}")]
     Unavailable { message: String },
 
+    /// No usable bearer token: none, malformed, unknown, wrong, expired or revoked. The
+    /// message says which without repeating anything of the token.
+    #[error("{reason}")]
+    Unauthorized { reason: &'static str },
+
+    /// The token is valid but lacks the scope this route needs.
+    #[error(
+        "this token (client `{client}`) lacks the scope `{scope}`, which {method} {route} needs"
+    )]
+    Forbidden {
+        client: String,
+        scope: rates_contract::scopes::Scope,
+        method: String,
+        route: String,
+    },
+
+    /// The client sent more requests than its rate limit allows.
+    #[error("too many requests from this client; retry in {retry_after_secs} seconds")]
+    TooManyRequests { retry_after_secs: u64 },
+
     /// The route exists but does not answer this method.
     #[error(
         "method {method} is not allowed on `{path}`; the Allow header lists the methods it answers"
@@ -151,6 +171,9 @@ impl Error {
             | Error::UnknownPlace { .. }
             | Error::InvalidBody { .. } => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -178,6 +201,9 @@ impl Error {
             Error::UnknownPlace { .. } => "unknown_place",
             Error::InvalidBody { .. } => "invalid_body",
             Error::NotFound { .. } => "not_found",
+            Error::Unauthorized { .. } => "unauthorized",
+            Error::Forbidden { .. } => "forbidden",
+            Error::TooManyRequests { .. } => "too_many_requests",
             Error::Conflict { .. } => "conflict",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
@@ -284,6 +310,9 @@ fn database_unavailable_message() -> String {
 fn code_for_status(status: StatusCode) -> &'static str {
     match status {
         StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::REQUEST_TIMEOUT => "request_timeout",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
@@ -341,11 +370,35 @@ impl IntoResponse for Error {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(DATABASE_RETRY_AFTER_SECS),
-            );
+        let headers = response.headers_mut();
+        match &self {
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(DATABASE_RETRY_AFTER_SECS),
+                );
+            }
+            Error::TooManyRequests { retry_after_secs } => {
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(*retry_after_secs),
+                );
+            }
+            // RFC 6750: a 401 names the scheme (and that a presented token is invalid).
+            Error::Unauthorized { .. } => {
+                headers.insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static(r#"Bearer realm="rates""#),
+                );
+            }
+            Error::Forbidden { scope, .. } => {
+                if let Ok(value) = axum::http::HeaderValue::from_str(&format!(
+                    r#"Bearer realm="rates", error="insufficient_scope", scope="{scope}""#
+                )) {
+                    headers.insert(axum::http::header::WWW_AUTHENTICATE, value);
+                }
+            }
+            _ => {}
         }
         response
     }

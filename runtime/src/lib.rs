@@ -4,12 +4,13 @@
 //! ARCHITECTURE.md):
 //!
 //! ```text
-//! run, cli ─▶ startup ─▶ http ─▶ state ─▶ query, prices, batch, seed ─▶ domain
+//! run, cli, tokens ─▶ startup ─▶ http ─▶ state ─▶ auth, query, prices, batch, seed ─▶ domain
 //!                                              │
 //!                                              ▼
 //!              config, env, db, db_iam, emf, metrics, telemetry, error
 //! ```
 
+pub mod auth;
 pub mod batch;
 pub mod cli;
 pub mod config;
@@ -28,5 +29,6 @@ pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tokens;
 
 pub use error::{Error, Result};

@@ -51,6 +51,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             out.write_all(crate::http::openapi::document_json().as_bytes())
                 .map_err(|e| Error::io("writing the OpenAPI document", e))
         }
+        Command::Token(command) => crate::tokens::run(command).await,
     }
 }
 

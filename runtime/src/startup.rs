@@ -73,6 +73,8 @@ impl App {
             role,
         } = self;
         let drain_timeout = state.config.drain_timeout;
+        // Token changes (revocations) reach this process's cache as they happen.
+        tokio::spawn(state.auth.clone().watch(state.shutdown.clone()));
         let result = match role {
             Role::Serve { with_worker } => {
                 tokio::spawn(crate::emf::api::run(

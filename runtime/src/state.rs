@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Auth;
 use crate::batch::Ingest;
 use crate::config::Config;
 use crate::db::Db;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub metrics: Metrics,
+    /// Who is calling: tokens verified, scopes checked.
+    pub auth: Auth,
     /// GET /rates answers, cached by prices version (RATES_CACHE_ENTRIES).
     pub rates: Rates,
     /// Batch ingestion (uploads, status, the worker's handles).
@@ -42,7 +45,9 @@ impl AppState {
             emf.clone(),
         );
         let rates = Rates::new(db.reader().clone(), config.cache_entries, metrics.clone());
+        let auth = Auth::new(db.primary.clone(), config.public_reads);
         AppState {
+            auth,
             api_emf: ApiEmf::new(emf),
             rates,
             config: Arc::new(config),

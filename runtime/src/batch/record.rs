@@ -48,6 +48,8 @@ pub struct NewBatch {
     pub source: Source,
     pub payload_location: PayloadLocation,
     pub size_bytes: u64,
+    /// The client whose token uploaded it (None for object drops).
+    pub client_id: Option<Uuid>,
 }
 
 /// What an existing idempotency key refers to.
@@ -70,6 +72,9 @@ pub struct BatchView {
     /// `csv` or `ndjson`.
     pub format: String,
     pub source: Source,
+    /// The client that uploaded it (absent for object drops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<BatchClient>,
     pub size_bytes: i64,
     /// Rows inserted (committed) or parsed (rejected); absent before processing ends.
     pub row_count: Option<i64>,
@@ -88,13 +93,23 @@ pub struct BatchView {
     pub duration_seconds: Option<f64>,
 }
 
+/// The client that uploaded a batch: its token's id and name.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BatchClient {
+    pub id: Uuid,
+    pub name: String,
+}
+
 /// The URL path of a batch's status document.
 pub fn status_url(id: Uuid) -> String {
     format!("/batches/{id}")
 }
 
-const VIEW_COLUMNS: &str = "id, status, idempotency_key, format, source, size_bytes, row_count, \
-    error_count, errors, failure, attempts, created_at, started_at, finished_at";
+const VIEW_COLUMNS: &str = "b.id, b.status, b.idempotency_key, b.format, b.source, b.size_bytes, \
+    b.row_count, b.error_count, b.errors, b.failure, b.attempts, b.created_at, b.started_at, \
+    b.finished_at, b.client_id, c.name AS client_name";
+/// The batches with the client that uploaded each.
+const VIEW_FROM: &str = "batches b LEFT JOIN api_tokens c ON c.id = b.client_id";
 
 fn view_from_row(row: &sqlx::postgres::PgRow) -> Result<BatchView> {
     let id: Uuid = row.get("id");
@@ -123,6 +138,10 @@ fn view_from_row(row: &sqlx::postgres::PgRow) -> Result<BatchView> {
         idempotency_key: row.get("idempotency_key"),
         format: row.get("format"),
         source: parse_source(id, row.get("source"))?,
+        client: row
+            .get::<Option<Uuid>, _>("client_id")
+            .zip(row.get::<Option<String>, _>("client_name"))
+            .map(|(id, name)| BatchClient { id, name }),
         size_bytes: row.get("size_bytes"),
         row_count: row.get("row_count"),
         error_count: row.get("error_count"),
@@ -156,8 +175,8 @@ struct StoredError {
 /// already taken (a concurrent upload won).
 pub async fn insert(conn: &mut PgConnection, batch: &NewBatch) -> Result<bool> {
     let inserted = sqlx::query(
-        "INSERT INTO batches (id, idempotency_key, content_hash, format, source, payload_location, size_bytes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO batches (id, idempotency_key, content_hash, format, source, payload_location, size_bytes, client_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(batch.id)
@@ -167,6 +186,7 @@ pub async fn insert(conn: &mut PgConnection, batch: &NewBatch) -> Result<bool> {
     .bind(batch.source.as_str())
     .bind(batch.payload_location.to_string())
     .bind(batch.size_bytes as i64)
+    .bind(batch.client_id)
     .execute(conn)
     .await
     .db("recording the batch")?
@@ -189,11 +209,13 @@ pub async fn find_by_key(pool: &PgPool, key: &str) -> Result<Option<KeyedBatch>>
 
 /// The status document of one batch.
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<BatchView>> {
-    let row = sqlx::query(&format!("SELECT {VIEW_COLUMNS} FROM batches WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .db("reading the batch")?;
+    let row = sqlx::query(&format!(
+        "SELECT {VIEW_COLUMNS} FROM {VIEW_FROM} WHERE b.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .db("reading the batch")?;
     row.as_ref().map(view_from_row).transpose()
 }
 
@@ -204,9 +226,9 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<BatchView>> {
     let rows = sqlx::query(&format!(
-        "SELECT {VIEW_COLUMNS} FROM batches
-         WHERE ($1::text IS NULL OR status = $1)
-         ORDER BY created_at DESC, id DESC
+        "SELECT {VIEW_COLUMNS} FROM {VIEW_FROM}
+         WHERE ($1::text IS NULL OR b.status = $1)
+         ORDER BY b.created_at DESC, b.id DESC
          LIMIT $2"
     ))
     .bind(status.map(|s| s.as_str()))

@@ -285,6 +285,7 @@ impl SqsQueue {
                     key: key.clone(),
                 },
                 size_bytes: record.s3.object.size,
+                client_id: None,
             };
             let mut tx = self.pool.begin().await.db("recording a dropped object")?;
             if record::insert(&mut tx, &batch).await? {

@@ -25,10 +25,11 @@ pub enum Uploaded {
 }
 
 impl Ingest {
-    /// Stages `body` (at most `RATES_MAX_BATCH_BYTES`; `declared_length` is the
+    /// Stages `body` for `client` (at most `RATES_MAX_BATCH_BYTES`; `declared_length` is the
     /// Content-Length, refused early when larger) as a batch of `format`.
     pub async fn upload<S, E>(
         &self,
+        client: Option<Uuid>,
         format: Format,
         key: Option<String>,
         declared_length: Option<u64>,
@@ -103,6 +104,7 @@ impl Ingest {
             source: Source::Upload,
             payload_location: location.clone(),
             size_bytes: size,
+            client_id: client,
         };
         if !record::insert(&mut tx, &batch).await? {
             // A concurrent upload with the same key won the race.

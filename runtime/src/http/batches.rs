@@ -6,11 +6,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use rates_contract::routes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::auth::Client;
 use crate::batch::payload::Format;
 use crate::batch::record::{self, status_url, BatchView};
 use crate::batch::status::BatchStatus;
@@ -31,6 +33,7 @@ pub(super) fn routes() -> Router<AppState> {
     components(schemas(
         BatchAccepted,
         BatchView,
+        crate::batch::record::BatchClient,
         BatchStatus,
         crate::batch::record::Source,
         crate::batch::price_row::RowError,
@@ -73,6 +76,7 @@ pub struct BatchAccepted {
             headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn create_batch(
     State(state): State<AppState>,
+    client: Option<Extension<Client>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
@@ -83,9 +87,10 @@ pub async fn create_batch(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let body = body.into_data_stream();
+    let client = client.map(|Extension(c)| c.id);
     match state
         .batches
-        .upload(format, key, declared_length, body)
+        .upload(client, format, key, declared_length, body)
         .await?
     {
         Uploaded::Accepted(id) => {

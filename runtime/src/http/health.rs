@@ -35,7 +35,7 @@ pub struct Health {
 }
 
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
     responses((status = 200, description = "The process is alive", body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
@@ -45,7 +45,7 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// The process can take traffic: the database answers and no shutdown has begun.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
         (status = 200, description = "Ready for traffic", body = Status),
         (status = 503, description = "Draining or the database is unreachable", body = Status)))]
@@ -77,7 +77,7 @@ fn not_ready(status: &str) -> Response {
 
 /// Prometheus text exposition: request counts and latency histograms by route
 /// and status, and database pool usage.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let m = &state.metrics;

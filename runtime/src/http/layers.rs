@@ -18,14 +18,25 @@ use crate::state::AppState;
 /// other error answer the HTTP stack gives, and the request observation layer (one
 /// log line and metrics per request).
 pub fn with_http_layers(routes: Router<AppState>, state: AppState) -> Router {
-    routes
+    let routes = routes
         // After every route is added: it applies to the routes present.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        // Innermost first: a panic becomes a 500 the outer layers see; any other
-        // error answer that is not JSON yet becomes JSON; oversized headers are
-        // refused before anything else runs; every answer is observed.
+        // Innermost first: a panic becomes a 500 the outer layers see; the caller's
+        // token is checked against the route's scope; the rate limit holds back a
+        // client past its quota before its token costs a lookup; any other error
+        // answer that is not JSON yet becomes JSON; oversized headers are refused
+        // before anything else runs; every answer is observed.
         .layer(CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::auth::authenticate,
+        ));
+    let limits = (
+        state.config.rate_limit_per_second,
+        state.config.rate_limit_burst,
+    );
+    super::rate_limit::apply(routes, limits.0, limits.1)
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -2,11 +2,13 @@
 //! edge and call into the query and batch sides through [`AppState`]), the layers
 //! every route gets, and the server. Nothing below this module knows about HTTP.
 
+pub mod auth;
 pub mod batches;
 pub mod health;
 pub mod layers;
 pub mod openapi;
 pub mod prices;
+pub mod rate_limit;
 pub mod rates;
 pub mod server;
 

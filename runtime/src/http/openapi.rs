@@ -8,6 +8,8 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
     info(
         title = "rates",
         description = "The rates runtime: average freight prices per day between ports and regions, and price ingestion."
@@ -37,6 +39,28 @@ use crate::state::AppState;
 )]
 struct QueryApi;
 
+/// Every API route needs `Authorization: Bearer rates_...` with the route's scope
+/// (docs/security.md); probes and this document need none.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A client token (`rates token create`); each route needs its scope: rates:read, batches:read, batches:write or prices:write",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
 /// The whole document: the query side plus every other part's paths.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = QueryApi::openapi();
@@ -56,7 +80,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// This OpenAPI document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(document())

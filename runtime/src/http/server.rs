@@ -95,9 +95,9 @@ async fn serve(
     // Each connection task holds a receiver; `closed()` resolves once all are gone.
     let (all_closed, connection) = tokio::sync::watch::channel(());
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_failed(e).await;
                     continue;
@@ -105,7 +105,18 @@ async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // The peer's address, for the rate limit of callers without a token.
+        let service = tower::ServiceBuilder::new()
+            .map_request(
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                },
+            )
+            .service(app.clone());
+        let service = hyper_util::service::TowerToHyperService::new(service);
         let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let shutdown = shutdown.clone();
         let connection = connection.clone();

@@ -64,7 +64,10 @@ async fn serve_with_worker_commits_and_logs_emf_metrics() {
                 .to_string();
         }
     };
-    let client = reqwest::Client::new();
+    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
+    let token =
+        crate::support::create_token(&pool, "tests", &rates_contract::scopes::Scope::ALL).await;
+    let client = crate::support::client_with(&token);
     let response = client
         .post(format!("http://{addr}/batches"))
         .header("content-type", "text/csv")

@@ -103,7 +103,10 @@ async fn the_binary_sends_batch_metrics_to_the_agent_as_valid_emf_lines() {
             break v["addr"].as_str().unwrap().to_string();
         }
     };
-    let client = reqwest::Client::new();
+    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
+    let token =
+        crate::support::create_token(&pool, "tests", &rates_contract::scopes::Scope::ALL).await;
+    let client = crate::support::client_with(&token);
     let upload = |body: String| {
         let request = client
             .post(format!("http://{addr}/batches"))

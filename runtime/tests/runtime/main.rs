@@ -7,6 +7,7 @@ mod support;
 
 mod api;
 mod app_role;
+mod auth;
 mod batch_api;
 mod batch_crash;
 mod batch_process;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use rates::config::Config;
 use rates::startup::Role;
+use rates_contract::scopes::Scope;
 
 use super::TestApp;
 use serde_json::Value;
@@ -50,6 +51,8 @@ pub(crate) async fn spawn_on(db_url: &str, vars: &[(&str, &str)], worker: bool) 
         ("DATABASE_URL".to_string(), db_url.to_string()),
         ("RATES_BIND".to_string(), "127.0.0.1:0".to_string()),
         ("RATES_WORKER_POLL_MS".to_string(), "200".to_string()),
+        // Tests make bursts; the limit has its own test.
+        ("RATES_RATE_LIMIT_PER_SECOND".to_string(), "0".to_string()),
     ]);
     for (k, v) in vars {
         env.insert(k.to_string(), v.to_string());
@@ -62,11 +65,16 @@ pub(crate) async fn spawn_on(db_url: &str, vars: &[(&str, &str)], worker: bool) 
         },
     )
     .await;
+    let pool = PgPool::connect(db_url).await.expect("connect");
+    // Several apps may share one database: each gets its own client.
+    let name = format!("tests-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let token = super::create_token(&pool, &name, &Scope::ALL).await;
     TestApp {
         base: format!("http://{addr}"),
-        pool: PgPool::connect(db_url).await.expect("connect"),
+        pool,
         state,
-        client: reqwest::Client::new(),
+        client: super::client_with(&token),
+        token,
     }
 }
 

@@ -7,17 +7,22 @@ pub(crate) mod emf;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use rates::auth::token::NewToken;
 use rates::config::Config;
 use rates::db::Db;
 use rates::startup::{App, Role};
 use rates::state::AppState;
+use rates_contract::scopes::Scope;
 use sqlx::PgPool;
 
 pub(crate) struct TestApp {
     pub base: String,
     pub pool: PgPool,
     pub state: AppState,
+    /// Sends `token` with every request.
     pub client: reqwest::Client,
+    /// A token with every scope, made for this app's database (client `tests`).
+    pub token: String,
 }
 
 impl TestApp {
@@ -89,18 +94,53 @@ pub(crate) async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".to_string(), db_url.clone()),
         ("RATES_BIND".to_string(), "127.0.0.1:0".to_string()),
+        // Tests make bursts; the limit has its own test.
+        ("RATES_RATE_LIMIT_PER_SECOND".to_string(), "0".to_string()),
     ]);
     for (k, v) in vars {
         env.insert(k.to_string(), v.replace("{DATABASE_URL}", &db_url));
     }
     let config = Config::from_lookup(|name| env.get(name).cloned()).expect("config");
     let (addr, state) = start(config, Role::Serve { with_worker: false }).await;
+    // The database the app uses (a test may point DATABASE_URL elsewhere, or at a
+    // database that is not there: then the fresh one).
+    let pool = match sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect(&env["DATABASE_URL"])
+        .await
+    {
+        Ok(pool) => pool,
+        Err(_) => PgPool::connect(&db_url).await.expect("connect"),
+    };
+    let token = create_token(&pool, "tests", &Scope::ALL).await;
     TestApp {
         base: format!("http://{addr}"),
-        pool: PgPool::connect(&db_url).await.expect("connect"),
+        pool,
         state,
-        client: reqwest::Client::new(),
+        client: client_with(&token),
+        token,
     }
+}
+
+/// Creates client `name` with `scopes` (as `rates token create` does); returns its token.
+pub(crate) async fn create_token(pool: &PgPool, name: &str, scopes: &[Scope]) -> String {
+    let token = NewToken::generate();
+    rates::auth::store::create(pool, name, &token, scopes, None)
+        .await
+        .expect("create token");
+    token.text
+}
+
+/// An HTTP client that sends `token` as its bearer token on every request.
+pub(crate) fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
 }
 
 /// A small network with regions four deep and an empty region:
