@@ -12,7 +12,8 @@
 //!
 //! The crate has no dependencies and holds only constants, tables and trivial lookups, so
 //! both products can link it without pulling anything in. The runtime reports
-//! [`CONTRACT_VERSION`] on `GET /healthz`.
+//! [`CONTRACT_VERSION`] on `GET /healthz`; its image carries it as
+//! [`CONTRACT_VERSION_LABEL`].
 
 pub mod metrics;
 pub mod routes;
@@ -29,3 +30,10 @@ pub use status::BatchStatus;
 /// Adding a setting with a default or a new metric does not need a bump: older envctl
 /// versions keep working with it.
 pub const CONTRACT_VERSION: u32 = 1;
+
+/// The key under which a runtime image carries the [`CONTRACT_VERSION`] it was built with:
+/// an OCI label in the image's config (runtime/Dockerfile) and an annotation on its
+/// manifest and index (.github/workflows/image.yml). envctl reads the annotation from ECR
+/// before it deploys an image and refuses one built from another contract.
+/// `cargo run -p rates-contract --example contract_version` prints the version to stamp.
+pub const CONTRACT_VERSION_LABEL: &str = "io.envctl.rates.contract-version";

@@ -43,7 +43,7 @@ pub(super) const IMAGE_REPOSITORY_OUTPUT: &str = "image_repository_url";
 
 /// The ECR repository the root reads its `image_repository_url` from:
 /// `runtime.image.ecr_repository`, else `rates-<env>`.
-pub(super) fn ecr_repository(p: &Profile) -> String {
+pub fn ecr_repository(p: &Profile) -> String {
     match &p.runtime.image.ecr_repository {
         Some(r) => r.to_string(),
         None => p.resource_prefix(),

@@ -6,6 +6,7 @@
 use crate::support::{says, World};
 use base64::Engine as _;
 use predicates::str::contains;
+use rates_contract::CONTRACT_VERSION;
 use serde_json::{json, Value};
 
 const NS: &str = "rates-staging";
@@ -756,6 +757,8 @@ fn image_tag_deploys_the_commit_ci_built() {
     let w = World::new();
     w.provision_infrastructure("staging");
     let sha = "3f70cd8a9d1e4b5c6f7a8b9c0d1e2f3a4b5c6d7e";
+    // CI pushed it, stamped with this contract version.
+    w.push_image("staging", sha, Some(&CONTRACT_VERSION.to_string()));
     w.envctl()
         .args([
             "up",
@@ -930,6 +933,7 @@ fn server_side_apply_keeps_other_managers_fields_and_refuses_immutable_changes()
     );
     // A new image rolls out; the autoscaler's replica count stays.
     let sha = "9e107d9d372bb6826bd81d3542a419d6e0e5f3a1";
+    w.push_image("staging", sha, Some(&CONTRACT_VERSION.to_string()));
     w.envctl()
         .args([
             "up",

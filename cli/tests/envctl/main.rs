@@ -7,6 +7,7 @@ mod support;
 
 mod aws_bootstrap;
 mod aws_deploy;
+mod aws_image_contract;
 mod aws_protection;
 mod aws_terraform;
 mod local_errors;

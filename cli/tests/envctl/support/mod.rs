@@ -243,6 +243,77 @@ impl World {
         self.kube.install_controllers(&cluster_controllers());
     }
 
+    /// Pushes an image manifest to the environment's ECR repository (`rates-ENV`, created
+    /// when missing, as the account setup does), tagged `tag`, as CI's buildx pushes a
+    /// single-platform image: an OCI manifest whose annotations carry the contract version
+    /// (`contract`; `None`: an image built without it).
+    pub(crate) fn push_image(&self, env: &str, tag: &str, contract: Option<&str>) {
+        let manifest = image_manifest(tag, contract);
+        self.put_image(env, &manifest, Some(tag));
+    }
+
+    /// Pushes an image as buildx does with provenance attestations: an OCI index, tagged
+    /// `tag`, without the annotation (`contract` is on the image manifest only), listing the
+    /// linux/amd64 image manifest and an attestation manifest (platform unknown/unknown),
+    /// both pushed by digest.
+    pub(crate) fn push_image_index(&self, env: &str, tag: &str, contract: Option<&str>) {
+        let image = image_manifest(tag, contract);
+        let attestation = image_manifest(&format!("{tag}-attestation"), None);
+        let mut children = Vec::new();
+        for (manifest, platform) in [
+            (&image, ["linux", "amd64"]),
+            (&attestation, ["unknown", "unknown"]),
+        ] {
+            let digest = self.put_image(env, manifest, None);
+            children.push(json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": manifest.len(),
+                "platform": { "os": platform[0], "architecture": platform[1] },
+            }));
+        }
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": children,
+        });
+        self.put_image(env, &index.to_string(), Some(tag));
+    }
+
+    /// ecr:PutImage of `manifest` (by its sha256 digest, as a registry addresses it);
+    /// returns the digest.
+    fn put_image(&self, env: &str, manifest: &str, tag: Option<&str>) -> String {
+        use sha2::Digest as _;
+        let ecr = aws_sdk_ecr::Client::new(&self.sdk());
+        let repository = format!("rates-{env}");
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
+        );
+        self.rt.block_on(async {
+            if let Err(e) = ecr
+                .create_repository()
+                .repository_name(&repository)
+                .send()
+                .await
+            {
+                let exists = e
+                    .as_service_error()
+                    .is_some_and(|e| e.is_repository_already_exists_exception());
+                assert!(exists, "create the ECR repository in moto: {e:?}");
+            }
+            ecr.put_image()
+                .repository_name(&repository)
+                .image_manifest(manifest)
+                .set_image_tag(tag.map(str::to_string))
+                .image_digest(&digest)
+                .send()
+                .await
+                .expect("put the image in moto");
+        });
+        digest
+    }
+
     /// Every terraform invocation the stand-in saw, one line each.
     pub(crate) fn terraform_calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.tf_dir.join("calls.log"))
@@ -285,6 +356,33 @@ impl World {
         edit(&mut doc);
         std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
     }
+}
+
+/// An OCI image manifest for `tag` (its layer digest derived from the tag, so every tag is
+/// another image), with the contract version annotation when `contract` is given.
+fn image_manifest(tag: &str, contract: Option<&str>) -> String {
+    use sha2::Digest as _;
+    let layer = hex::encode(sha2::Sha256::digest(tag.as_bytes()));
+    let mut annotations = json!({ "org.opencontainers.image.revision": tag });
+    if let Some(version) = contract {
+        annotations[rates_contract::CONTRACT_VERSION_LABEL] = json!(version);
+    }
+    json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": format!("sha256:{}", hex::encode(sha2::Sha256::digest(layer.as_bytes()))),
+            "size": 1469,
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": format!("sha256:{layer}"),
+            "size": 30_000_000,
+        }],
+        "annotations": annotations,
+    })
+    .to_string()
 }
 
 /// The value of the rendered root's `cluster_controllers` output, as
