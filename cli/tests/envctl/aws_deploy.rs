@@ -1,7 +1,7 @@
 //! `envctl up`, `status` and `down` end to end: real AWS APIs (CloudFormation, EKS,
 //! Secrets Manager, CloudWatch, STS) on the moto server through the real SDK clients;
 //! Terraform through the terraform STAND-IN and Kubernetes through the in-test API
-//! server STAND-IN (tests/support/), the only two stand-ins.
+//! server STAND-IN (support/), the only two stand-ins.
 
 use crate::support::{says, World};
 use base64::Engine as _;

@@ -1,7 +1,7 @@
 //! The protection rules, run without a terminal (as in CI): protected environments
 //! need `--force-protected ENV` for destroys and `down`; others need `--yes`; nothing
 //! is changed when a confirmation is missing. Terraform is the STAND-IN
-//! (tests/support/terraform/), Kubernetes the in-test API STAND-IN.
+//! (support/terraform/), Kubernetes the in-test API STAND-IN.
 
 use crate::support::{plan_fixture, says, World};
 

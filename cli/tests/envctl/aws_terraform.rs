@@ -1,7 +1,7 @@
 //! envctl's Terraform steps: binary discovery and version checks (with the real
 //! terraform binary, which is too old here), and plan/summary/exit codes, argument
 //! passing and Ctrl-C forwarding against the terraform STAND-IN
-//! (tests/support/terraform/terraform-standin: records its arguments and replays
+//! (support/terraform/terraform-standin: records its arguments and replays
 //! realistic `terraform show -json` plans; the AWS provider cannot be downloaded here).
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! `envctl review up/down/list/gc` end to end: the marker stack on the moto server
 //! (CloudFormation through the real SDK), the deploy through the AWS tests' stand-ins
-//! (terraform stand-in, in-test Kubernetes API; tests/support), the real binary.
+//! (terraform stand-in, in-test Kubernetes API; support/), the real binary.
 
 use std::time::{Duration, Instant};
 

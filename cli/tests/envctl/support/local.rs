@@ -1,4 +1,4 @@
-//! Shared by the local_* tests: a temporary copy of the project, the real envctl and rates
+//! For the local_* tests: a temporary copy of the project, the real envctl and rates
 //! binaries, and checks on the processes `envctl up local` leaves running.
 
 use std::collections::BTreeMap;

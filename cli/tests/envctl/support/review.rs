@@ -1,4 +1,4 @@
-//! Shared by the review_* tests, on top of the AWS tests' world (tests/support: a project
+//! For the review_* tests (and terraform_core), on top of the AWS world (`super`: a project
 //! copy, the moto server with the real SDK, the terraform stand-in and the in-test
 //! Kubernetes API stand-in): the real envctl binary for review commands, markers seeded
 //! through envctl's own store, and a small HTTP proxy that makes chosen AWS calls fail
