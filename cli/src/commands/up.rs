@@ -26,9 +26,10 @@ fn aws(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
         terraform: args.terraform.terraform.clone(),
         timeout: args.timeout,
         force_protected: args.force_protected.clone(),
-        image_contract: match (&args.image_tag, args.skip_contract_check) {
-            (Some(_), false) => ImageContractCheck::Skippable,
-            _ => ImageContractCheck::Off,
+        image_contract: if args.skip_contract_check {
+            ImageContractCheck::Off
+        } else {
+            ImageContractCheck::Skippable
         },
     };
     let report = deploy::up(ctx, profile, &opts)?;

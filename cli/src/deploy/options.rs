@@ -27,13 +27,13 @@ pub struct UpOptions {
 /// Whether `up` checks the contract version of the image it deploys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ImageContractCheck {
-    /// Not checked: the profile's own tag, or `--skip-contract-check`.
+    /// Not checked (`--skip-contract-check`).
     #[default]
     Off,
-    /// Checked; a refusal names `--skip-contract-check` (`up --image-tag`).
+    /// Checked; a refusal names `--skip-contract-check` (`up`).
     Skippable,
-    /// Checked with no way around (`review up --image-tag`: the pull request's image is
-    /// built from the same commit as its envctl, so a mismatch is the wrong tag).
+    /// Checked with no way around (`review up`: the pull request's image is built from
+    /// the same commit as its envctl, so a mismatch is the wrong tag).
     Required,
 }
 

@@ -190,11 +190,7 @@ pub fn up(ctx: &Context, req: &UpRequest) -> Result<UpOutcome> {
         terraform: req.terraform.clone(),
         timeout: req.timeout,
         force_protected: None,
-        image_contract: if req.image_tag.is_some() {
-            ImageContractCheck::Required
-        } else {
-            ImageContractCheck::Off
-        },
+        image_contract: ImageContractCheck::Required,
     };
     match deploy::up(ctx, &profile, &opts) {
         Ok(report) => {

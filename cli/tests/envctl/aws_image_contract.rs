@@ -1,7 +1,8 @@
-//! `up --image-tag` and `review up --image-tag` read the contract version of the image from
-//! ECR (moto, through the real ECR client) and refuse an image built from another contract
-//! — a rollback too far back, an envctl too old, an image nobody stamped — before the state
-//! backend, Terraform or the cluster are touched.
+//! `up` and `review up` read the contract version of the image they deploy (`--image-tag`
+//! or the profile's `runtime.image.tag`) from ECR (moto, through the real ECR client) and
+//! refuse an image built from another contract — a rollback too far back, an envctl too
+//! old, an image nobody stamped — before the state backend, Terraform or the cluster are
+//! touched.
 
 use rates_contract::CONTRACT_VERSION;
 
@@ -140,11 +141,36 @@ fn an_unstamped_image_is_refused_unless_the_check_is_skipped() {
     // The user who knows better says so; then it deploys.
     up(&w, &["--skip-contract-check"]).succeeds();
     assert!(deployed_image(&w).ends_with(&format!(":{SHA}")));
-    // The flag only makes sense with --image-tag.
+}
+
+#[test]
+fn a_profile_reverted_to_a_release_of_an_older_contract_is_refused() {
+    // The rollback docs/operations.md describes: runtime.image.tag set back in the profile.
+    let w = world();
+    let older = (CONTRACT_VERSION - 1).to_string();
+    w.push_image("staging", "0.0.9", Some(&older));
+    w.edit_profile("staging", |doc| {
+        doc["runtime"]["image"] = serde_yaml::from_str("{ tag: \"0.0.9\" }").unwrap()
+    });
     w.envctl()
-        .args(["up", "staging", "--yes", "--skip-contract-check"])
-        .exits(2)
-        .says("--image-tag");
+        .args(["up", "staging", "--yes", "--timeout", "20s"])
+        .fails()
+        .says(&format!(
+            "image rates-staging:0.0.9: the image was built with contract version {older}"
+        ))
+        .says("envctl up staging --image-tag 0.0.9 --skip-contract-check");
+    nothing_applied(&w);
+    w.envctl()
+        .args([
+            "up",
+            "staging",
+            "--yes",
+            "--timeout",
+            "20s",
+            "--skip-contract-check",
+        ])
+        .succeeds();
+    assert!(deployed_image(&w).ends_with("/rates-staging:0.0.9"));
 }
 
 #[test]

@@ -63,6 +63,8 @@ pub(crate) struct World {
 }
 
 pub(crate) const REGION: &str = "eu-west-1";
+/// The image tag the profiles deploy (environments/base.yaml, `runtime.image.tag`).
+pub(crate) const PROFILE_IMAGE_TAG: &str = "0.1.0";
 pub(crate) const ACCOUNT: &str = "123456789012";
 
 impl World {
@@ -90,13 +92,20 @@ impl World {
                 Some(env["AWS_SESSION_TOKEN"].clone()),
             ));
         }
-        World {
+        let w = World {
             project,
             moto,
             kube,
             tf_dir,
             rt,
+        };
+        // The release every profile deploys (base.yaml's runtime.image.tag), as CI pushed
+        // it to each account repository: stamped with this contract version.
+        let version = rates_contract::CONTRACT_VERSION.to_string();
+        for env in ["staging", "production", "review"] {
+            w.push_image(env, PROFILE_IMAGE_TAG, Some(&version));
         }
+        w
     }
 
     pub(crate) fn root(&self) -> &Path {
