@@ -163,9 +163,16 @@ pub struct UpArgs {
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
     /// The runtime image tag to deploy instead of the profile's `runtime.image.tag`
-    /// (CI passes the commit SHA it built and pushed).
+    /// (CI passes the commit SHA it built and pushed). Whichever tag is deployed, its
+    /// contract version is read from ECR first: an image built from another contract is
+    /// refused before anything changes.
     #[arg(long, value_name = "TAG", value_parser = parse_image_tag)]
     pub image_tag: Option<ImageTag>,
+    /// Deploy the image even when its contract version (read from ECR) is missing or
+    /// differs from this envctl's. For an image built before images were stamped, when
+    /// you know it reads the settings this envctl renders.
+    #[arg(long)]
+    pub skip_contract_check: bool,
     /// Lets a protected environment's destroys and replacements through without a
     /// terminal; the environment's name repeated (e.g. `--force-protected production`).
     #[arg(long, value_name = "ENV")]
@@ -258,7 +265,8 @@ pub struct ReviewUpArgs {
     #[arg(long)]
     pub owner: Option<String>,
     /// The runtime image tag to deploy (the pull request's head commit SHA, as CI built it);
-    /// default: the review profile's `runtime.image.tag`.
+    /// default: the review profile's `runtime.image.tag`. Either is refused when its contract
+    /// version (read from ECR) is not this envctl's.
     #[arg(long, value_name = "TAG", value_parser = parse_image_tag)]
     pub image_tag: Option<ImageTag>,
     #[command(flatten)]

@@ -64,6 +64,16 @@ pub enum Error {
         help: Option<String>,
     },
 
+    /// The image `up` would deploy was built from another contract than this envctl's.
+    #[error("image {image}: {message}")]
+    #[diagnostic(code(envctl::image_contract))]
+    ImageContract {
+        image: String,
+        message: String,
+        #[help]
+        help: String,
+    },
+
     #[error("AWS {operation}: {message}")]
     #[diagnostic(code(envctl::aws))]
     Aws { operation: String, message: String },

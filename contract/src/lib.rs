@@ -13,7 +13,8 @@
 //!
 //! The crate has no dependencies and holds only constants, tables and trivial lookups, so
 //! both products can link it without pulling anything in. The runtime reports
-//! [`CONTRACT_VERSION`] on `GET /healthz`.
+//! [`CONTRACT_VERSION`] on `GET /healthz`; its image carries it as
+//! [`CONTRACT_VERSION_LABEL`].
 
 pub mod metrics;
 pub mod routes;
@@ -34,3 +35,9 @@ pub use status::BatchStatus;
 /// Version 2: every API route needs a bearer token with its scope ([`scopes`]); a runtime
 /// of version 1 would serve an environment rendered for version 2 without authentication.
 pub const CONTRACT_VERSION: u32 = 2;
+/// The key under which a runtime image carries the [`CONTRACT_VERSION`] it was built with:
+/// an OCI label in the image's config (runtime/Dockerfile) and an annotation on its
+/// manifest and index (.github/workflows/image.yml). envctl reads the annotation from ECR
+/// before it deploys an image and refuses one built from another contract.
+/// `cargo run -p rates-contract --example contract_version` prints the version to stamp.
+pub const CONTRACT_VERSION_LABEL: &str = "io.envctl.rates.contract-version";

@@ -1,8 +1,10 @@
-//! envctl's AWS side: SDK configuration, the Terraform state backend stack, and the
-//! CloudWatch alarms and dashboard of an environment.
+//! envctl's AWS side: SDK configuration, the Terraform state backend stack, the
+//! CloudWatch alarms and dashboard of an environment, and the contract version of the
+//! image it deploys.
 
 pub mod alarms;
 pub mod dashboard;
+pub mod image;
 pub mod sdk;
 pub mod state_backend;
 

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::cli::UpArgs;
 use crate::context::Context;
-use crate::deploy::{self, UpOptions};
+use crate::deploy::{self, ImageContractCheck, UpOptions};
 use crate::profile::{Profile, Target};
 use crate::Result;
 
@@ -26,6 +26,11 @@ fn aws(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
         terraform: args.terraform.terraform.clone(),
         timeout: args.timeout,
         force_protected: args.force_protected.clone(),
+        image_contract: if args.skip_contract_check {
+            ImageContractCheck::Off
+        } else {
+            ImageContractCheck::Skippable
+        },
     };
     let report = deploy::up(ctx, profile, &opts)?;
     ctx.ui.result(

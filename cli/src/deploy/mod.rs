@@ -12,7 +12,7 @@ mod status;
 pub mod tree;
 mod up;
 
-pub use options::{DownOptions, PlanOptions, UpOptions};
+pub use options::{DownOptions, ImageContractCheck, PlanOptions, UpOptions};
 pub use report::{DownReport, StatusReport, UpReport};
 pub use session::Session;
 pub use tree::DeployTree;

@@ -19,6 +19,22 @@ pub struct UpOptions {
     /// The environment's name, repeated: lets a protected environment's destroys and
     /// replacements through without a terminal.
     pub force_protected: Option<String>,
+    /// Whether the contract version of the image about to be deployed is read from ECR
+    /// first, refusing one built from another contract before anything is applied.
+    pub image_contract: ImageContractCheck,
+}
+
+/// Whether `up` checks the contract version of the image it deploys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageContractCheck {
+    /// Not checked (`--skip-contract-check`).
+    #[default]
+    Off,
+    /// Checked; a refusal names `--skip-contract-check` (`up`).
+    Skippable,
+    /// Checked with no way around (`review up`: the pull request's image is built from
+    /// the same commit as its envctl, so a mismatch is the wrong tag).
+    Required,
 }
 
 impl Default for UpOptions {
@@ -27,6 +43,7 @@ impl Default for UpOptions {
             terraform: None,
             timeout: Duration::from_secs(15 * 60),
             force_protected: None,
+            image_contract: ImageContractCheck::Off,
         }
     }
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::aws::dashboard::DashboardChange;
+use crate::aws::image::{self, EcrImage};
 use crate::aws::{alarms, dashboard, BackendChange};
 use crate::context::Context;
 use crate::kube::apply::Outcome;
@@ -20,7 +21,7 @@ use crate::terraform::Terraform;
 use crate::{Error, Result};
 
 use super::status::endpoints;
-use super::{infra, safety, DeployTree, Session, UpOptions, UpReport};
+use super::{infra, safety, DeployTree, ImageContractCheck, Session, UpOptions, UpReport};
 
 /// Annotation on the migration Job: the hash of its rendered spec. A Job is immutable,
 /// so a different hash means "delete and run the new one"; the same hash and a
@@ -32,6 +33,9 @@ pub(super) async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> R
     let terraform = Terraform::discover(opts.terraform.as_deref())?;
     let mut tree = DeployTree::render_to_disk(ctx, profile)?;
     let session = Session::connect(ctx, profile).await?;
+    if opts.image_contract != ImageContractCheck::Off {
+        check_image_contract(ui, &session, profile, opts.image_contract).await?;
+    }
     let backend = session.ensure_backend().await?;
 
     // Terraform: plan to a file, show it, confirm, apply exactly that file.
@@ -351,5 +355,41 @@ async fn smoke_test(
                 .max(Duration::from_millis(200)),
         )
         .await;
+    }
+}
+
+/// Refuses an image built from another contract than this envctl's, before the state
+/// backend, Terraform or the cluster are touched.
+async fn check_image_contract(
+    ui: &crate::ui::Ui,
+    session: &Session,
+    profile: &Profile,
+    check: ImageContractCheck,
+) -> Result<()> {
+    let Some(image) = EcrImage::of(profile) else {
+        let image = crate::render::image_ref(profile);
+        ui.event(
+            "image_contract_unchecked",
+            &format!("runtime.image.repository names another registry: the contract version of {image} is not checked"),
+            json!({ "image": image }),
+        );
+        return Ok(());
+    };
+    let skip = (check == ImageContractCheck::Skippable).then(|| {
+        format!(
+            "envctl up {} --image-tag {} --skip-contract-check",
+            profile.name, image.reference
+        )
+    });
+    let step = ui.step(format!("checking the contract version of {image}"));
+    match image::check_contract(&session.aws, &image, skip.as_deref()).await {
+        Ok(version) => {
+            step.done(&format!("contract version {version}, as this envctl's"));
+            Ok(())
+        }
+        Err(err) => {
+            step.fail("refused");
+            Err(err)
+        }
     }
 }

@@ -43,7 +43,7 @@ pub(super) const IMAGE_REPOSITORY_OUTPUT: &str = "image_repository_url";
 
 /// The ECR repository the root reads its `image_repository_url` from:
 /// `runtime.image.ecr_repository`, else `rates-<env>`.
-pub(super) fn ecr_repository(p: &Profile) -> String {
+pub fn ecr_repository(p: &Profile) -> String {
     match &p.runtime.image.ecr_repository {
         Some(r) => r.to_string(),
         None => p.resource_prefix(),
@@ -108,7 +108,8 @@ pub fn runtime_config(p: &Profile) -> Vec<(String, String)> {
     .collect()
 }
 
-/// The contract as templates see it: `contract.version`, and per metric (keyed by its name
+/// The contract as templates see it: `contract.version`, `contract.settings` (each setting's
+/// name keyed by its name in lower case), `contract.routes` (the probe paths), and per metric (keyed by its name
 /// in snake case, `contract.metrics.api_requests`) its `name`, `unit` and its dimensions
 /// with this environment's values, as alarms want them (`dimensions`: `[{Name, Value}]`)
 /// and as dashboard rows want them (`dims_flat`: `[name, value, ...]`). Alarms and the
@@ -141,9 +142,26 @@ pub(super) fn contract(p: &Profile) -> Value {
             )
         })
         .collect();
+    // `contract.settings.rates_db_pool_size` is "RATES_DB_POOL_SIZE": templates name the
+    // runtime's environment variables only through here, and a key the contract does not
+    // have fails the render (undefined values are errors).
+    let settings: serde_json::Map<String, Value> = rs::ALL
+        .iter()
+        .map(|s| (s.name.to_ascii_lowercase(), Value::from(s.name)))
+        .collect();
+    // `contract.routes.readyz` is "/readyz" (the probes' paths).
+    let routes: serde_json::Map<String, Value> = [
+        ("healthz", rates_contract::routes::HEALTHZ),
+        ("readyz", rates_contract::routes::READYZ),
+    ]
+    .into_iter()
+    .map(|(key, route)| (key.to_string(), Value::from(route.path)))
+    .collect();
     json!({
         "version": rates_contract::CONTRACT_VERSION,
         "metrics": metrics,
+        "settings": settings,
+        "routes": routes,
     })
 }
 

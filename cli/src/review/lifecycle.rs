@@ -17,7 +17,7 @@ use super::name::{PrNumber, ReviewName};
 use super::record::{tag_value, timestamp, ReviewRecord, Status};
 use crate::cli::GlobalArgs;
 use crate::context::Context;
-use crate::deploy::{self, DownOptions, DownReport, UpOptions, UpReport};
+use crate::deploy::{self, DownOptions, DownReport, ImageContractCheck, UpOptions, UpReport};
 use crate::profile::{EnvironmentName, Profile, Target};
 use crate::ui::Ui;
 use crate::{Error, Result};
@@ -190,6 +190,7 @@ pub fn up(ctx: &Context, req: &UpRequest) -> Result<UpOutcome> {
         terraform: req.terraform.clone(),
         timeout: req.timeout,
         force_protected: None,
+        image_contract: ImageContractCheck::Required,
     };
     match deploy::up(ctx, &profile, &opts) {
         Ok(report) => {

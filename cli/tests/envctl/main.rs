@@ -1,0 +1,24 @@
+//! envctl's integration tests, one binary: the real envctl binary (and, for local
+//! environments, the real rates binary) against a project copy, the moto server, the
+//! terraform stand-in or real Terraform core, and the in-test Kubernetes API; plus the
+//! library's rendering and profile checks. `support` is shared by every module.
+
+mod support;
+
+mod aws_bootstrap;
+mod aws_deploy;
+mod aws_image_contract;
+mod aws_protection;
+mod aws_terraform;
+mod local_errors;
+mod local_rerun;
+mod local_up;
+mod render_cli;
+mod render_errors;
+mod render_snapshots;
+mod render_validation;
+mod review_gc;
+mod review_help;
+mod review_lifecycle;
+mod review_names;
+mod terraform_core;

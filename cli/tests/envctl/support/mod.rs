@@ -1,0 +1,443 @@
+//! What envctl's tests share: the test driver (the real envctl binary, run to an expected
+//! outcome, its JSON event stream parsed), the AWS world (a copy of the project in a temp
+//! dir, the moto server: real AWS APIs through the real SDK clients) and the two stand-ins
+//! the tests are allowed — the terraform stand-in (support/terraform/terraform-standin,
+//! replaying realistic plan JSON) and the in-test Kubernetes API (support/kube_api.rs) —
+//! plus what the local (`local`) and review-stack (`review`) tests add on top.
+
+mod driver;
+pub(crate) mod kube_api;
+pub(crate) mod local;
+pub(crate) mod review;
+
+use std::path::{Path, PathBuf};
+
+use pgrig::moto::MotoServer;
+use serde_json::{json, Value};
+
+pub(crate) use driver::Envctl;
+pub(crate) use kube_api::KubeApi;
+
+/// The repository root (cli/ is the crate dir).
+pub(crate) fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The terraform stand-in script.
+pub(crate) fn terraform_standin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/envctl/support/terraform/terraform-standin")
+}
+
+/// A terraform plan fixture of the stand-in.
+pub(crate) fn plan_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/envctl/support/terraform")
+        .join(name)
+}
+
+/// Copies a directory tree (a project copy for a test to change or write into).
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// One test's world: a project copy, moto, the Kubernetes stand-in, the terraform
+/// stand-in's state directory.
+pub(crate) struct World {
+    pub project: tempfile::TempDir,
+    pub moto: MotoServer,
+    pub kube: KubeApi,
+    pub tf_dir: PathBuf,
+    pub rt: tokio::runtime::Runtime,
+}
+
+pub(crate) const REGION: &str = "eu-west-1";
+/// The image tag the profiles deploy (environments/base.yaml, `runtime.image.tag`).
+pub(crate) const PROFILE_IMAGE_TAG: &str = "0.1.0";
+pub(crate) const ACCOUNT: &str = "123456789012";
+
+impl World {
+    pub(crate) fn new() -> World {
+        let project = tempfile::tempdir().unwrap();
+        for dir in ["environments", "templates", "terraform"] {
+            let from = repo_root().join(dir);
+            if from.is_dir() {
+                copy_dir(&from, &project.path().join(dir));
+            }
+        }
+        let moto = MotoServer::start().expect(
+            "the moto server is needed (moto_server on PATH: run through .ci/test.sh or put .ci/venv/bin on PATH)",
+        );
+        let tf_dir = project.path().join("terraform-standin-state");
+        std::fs::create_dir_all(&tf_dir).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let kube = KubeApi::start();
+        {
+            let mut store = kube.store.lock().unwrap();
+            let env: std::collections::BTreeMap<_, _> = moto.env().into_iter().collect();
+            store.token_credentials = Some((
+                env["AWS_ACCESS_KEY_ID"].clone(),
+                env["AWS_SECRET_ACCESS_KEY"].clone(),
+                Some(env["AWS_SESSION_TOKEN"].clone()),
+            ));
+        }
+        let w = World {
+            project,
+            moto,
+            kube,
+            tf_dir,
+            rt,
+        };
+        // The release every profile deploys (base.yaml's runtime.image.tag), as CI pushed
+        // it to each account repository: stamped with this contract version.
+        let version = rates_contract::CONTRACT_VERSION.to_string();
+        for env in ["staging", "production", "review"] {
+            w.push_image(env, PROFILE_IMAGE_TAG, Some(&version));
+        }
+        w
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        self.project.path()
+    }
+
+    /// `envctl` against this world, with no terminal (tests never prompt).
+    pub(crate) fn envctl(&self) -> Envctl {
+        Envctl::from_std(self.envctl_std())
+    }
+
+    /// The same as a plain `std::process::Command` (for tests that signal the process).
+    pub(crate) fn envctl_std(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("envctl"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.root())
+            .env("ENVCTL_KUBE_API_URL", self.kube.url())
+            .env("TF_STANDIN_DIR", &self.tf_dir)
+            .env("TERRAFORM", terraform_standin())
+            .env("ENVCTL_ROOT", self.root())
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .current_dir(self.root());
+        for (k, v) in self.moto.env() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs envctl on a pseudo-terminal (util-linux `script`), typing `input`: for the
+    /// interactive confirmations. Returns the exit code and everything the terminal showed.
+    pub(crate) fn envctl_on_terminal(&self, args: &[&str], input: &str) -> (i32, String) {
+        use std::io::Write;
+        let script = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join("script"))
+            .find(|p| p.is_file())
+            .expect("this test needs `script` (util-linux) on PATH to give envctl a terminal");
+        let envctl = self.envctl_std();
+        let mut line = shell_quote(&assert_cmd::cargo::cargo_bin("envctl").to_string_lossy());
+        for arg in args {
+            line.push(' ');
+            line.push_str(&shell_quote(arg));
+        }
+        let mut cmd = std::process::Command::new(script);
+        cmd.env_clear()
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(self.root())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in envctl.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), shown)
+    }
+
+    /// The SDK configuration the test itself uses to look at moto.
+    pub(crate) fn sdk(&self) -> aws_config::SdkConfig {
+        let creds =
+            aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+        self.rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(REGION))
+                .endpoint_url(self.moto.endpoint_url())
+                .credentials_provider(creds)
+                .load(),
+        )
+    }
+
+    /// What `terraform apply` would have created and what envctl reads back: the EKS
+    /// cluster and the RDS-managed master secret in moto, and the stand-in's outputs.
+    pub(crate) fn provision_infrastructure(&self, env: &str) {
+        let sdk = self.sdk();
+        let name = format!("rates-{env}");
+        // The API server is this cluster's: tokens must be signed for its name.
+        self.kube
+            .store
+            .lock()
+            .unwrap()
+            .clusters
+            .insert(name.clone());
+        let eks = aws_sdk_eks::Client::new(&sdk);
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let secret_arn = self.rt.block_on(async {
+            eks.create_cluster()
+                .name(&name)
+                .version("1.32")
+                .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{name}-cluster"))
+                .resources_vpc_config(
+                    aws_sdk_eks::types::VpcConfigRequest::builder()
+                        .subnet_ids("subnet-0a1")
+                        .subnet_ids("subnet-0b2")
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("create the EKS cluster in moto");
+            secrets
+                .create_secret()
+                .name(format!("rds!db-{name}"))
+                .secret_string(r#"{"username":"rates_admin","password":"p@ss:w/rd"}"#)
+                .send()
+                .await
+                .expect("create the database secret in moto")
+                .arn
+                .unwrap()
+        });
+        let outputs = json!({
+            "cluster_name": { "sensitive": false, "type": "string", "value": name },
+            "alarm_topic_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}-alarms") },
+            "database_endpoint": { "sensitive": false, "type": "string", "value": format!("{name}.c9akciq32.{REGION}.rds.amazonaws.com:5432") },
+            "database_reader_endpoint": { "sensitive": false, "type": "string", "value": format!("{name}-replica-0.c9akciq32.{REGION}.rds.amazonaws.com:5432") },
+            "database_secret_arn": { "sensitive": false, "type": "string", "value": secret_arn },
+            "queue_url": { "sensitive": false, "type": "string", "value": format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}-batches") },
+            "queue_name": { "sensitive": false, "type": "string", "value": format!("{name}-batches") },
+            "dlq_name": { "sensitive": false, "type": "string", "value": format!("{name}-batches-dlq") },
+            "batch_bucket": { "sensitive": false, "type": "string", "value": format!("{name}-batches-{ACCOUNT}") },
+            "runtime_role_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:iam::{ACCOUNT}:role/{name}-runtime") },
+            "vpc_id": { "sensitive": false, "type": "string", "value": "vpc-0a1b2c3d4e5f67890" },
+            "image_repository_url": { "sensitive": false, "type": "string", "value": format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}") }
+        });
+        let mut outputs = outputs;
+        outputs["cluster_controllers"] =
+            json!({ "sensitive": false, "type": "object", "value": cluster_controllers() });
+        std::fs::write(
+            self.tf_dir.join("outputs.json"),
+            serde_json::to_string_pretty(&outputs).unwrap(),
+        )
+        .unwrap();
+        // terraform apply installed the add-ons.
+        self.kube.install_controllers(&cluster_controllers());
+    }
+
+    /// Pushes an image manifest to the environment's ECR repository (`rates-ENV`, created
+    /// when missing, as the account setup does), tagged `tag`, as CI's buildx pushes a
+    /// single-platform image: an OCI manifest whose annotations carry the contract version
+    /// (`contract`; `None`: an image built without it).
+    pub(crate) fn push_image(&self, env: &str, tag: &str, contract: Option<&str>) {
+        let manifest = image_manifest(tag, contract);
+        self.put_image(env, &manifest, Some(tag));
+    }
+
+    /// Pushes an image as buildx does with provenance attestations: an OCI index, tagged
+    /// `tag`, without the annotation (`contract` is on the image manifest only), listing the
+    /// linux/amd64 image manifest and an attestation manifest (platform unknown/unknown),
+    /// both pushed by digest.
+    pub(crate) fn push_image_index(&self, env: &str, tag: &str, contract: Option<&str>) {
+        let image = image_manifest(tag, contract);
+        let attestation = image_manifest(&format!("{tag}-attestation"), None);
+        let mut children = Vec::new();
+        for (manifest, platform) in [
+            (&image, ["linux", "amd64"]),
+            (&attestation, ["unknown", "unknown"]),
+        ] {
+            let digest = self.put_image(env, manifest, None);
+            children.push(json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": manifest.len(),
+                "platform": { "os": platform[0], "architecture": platform[1] },
+            }));
+        }
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": children,
+        });
+        self.put_image(env, &index.to_string(), Some(tag));
+    }
+
+    /// ecr:PutImage of `manifest` (by its sha256 digest, as a registry addresses it);
+    /// returns the digest.
+    fn put_image(&self, env: &str, manifest: &str, tag: Option<&str>) -> String {
+        use sha2::Digest as _;
+        let ecr = aws_sdk_ecr::Client::new(&self.sdk());
+        let repository = format!("rates-{env}");
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
+        );
+        self.rt.block_on(async {
+            if let Err(e) = ecr
+                .create_repository()
+                .repository_name(&repository)
+                .send()
+                .await
+            {
+                let exists = e
+                    .as_service_error()
+                    .is_some_and(|e| e.is_repository_already_exists_exception());
+                assert!(exists, "create the ECR repository in moto: {e:?}");
+            }
+            ecr.put_image()
+                .repository_name(&repository)
+                .image_manifest(manifest)
+                .set_image_tag(tag.map(str::to_string))
+                .image_digest(&digest)
+                .send()
+                .await
+                .expect("put the image in moto");
+        });
+        digest
+    }
+
+    /// Every terraform invocation the stand-in saw, one line each.
+    pub(crate) fn terraform_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.tf_dir.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every alarm in moto: name -> (threshold, state, tags).
+    pub(crate) fn alarms(&self) -> Vec<aws_sdk_cloudwatch::types::MetricAlarm> {
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk());
+        self.rt.block_on(async {
+            cw.describe_alarms()
+                .send()
+                .await
+                .expect("describe alarms")
+                .metric_alarms
+                .unwrap_or_default()
+        })
+    }
+
+    pub(crate) fn dashboard(&self, name: &str) -> Option<String> {
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk());
+        self.rt.block_on(async {
+            cw.get_dashboard()
+                .dashboard_name(name)
+                .send()
+                .await
+                .ok()
+                .and_then(|d| d.dashboard_body)
+        })
+    }
+
+    /// Edits a profile of the project copy (a YAML key path set to a value).
+    pub(crate) fn edit_profile(&self, env: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
+        let path = self.root().join("environments").join(format!("{env}.yaml"));
+        let mut doc: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut doc);
+        std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    }
+}
+
+/// An OCI image manifest for `tag` (its layer digest derived from the tag, so every tag is
+/// another image), with the contract version annotation when `contract` is given.
+fn image_manifest(tag: &str, contract: Option<&str>) -> String {
+    use sha2::Digest as _;
+    let layer = hex::encode(sha2::Sha256::digest(tag.as_bytes()));
+    let mut annotations = json!({ "org.opencontainers.image.revision": tag });
+    if let Some(version) = contract {
+        annotations[rates_contract::CONTRACT_VERSION_LABEL] = json!(version);
+    }
+    json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": format!("sha256:{}", hex::encode(sha2::Sha256::digest(layer.as_bytes()))),
+            "size": 1469,
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": format!("sha256:{layer}"),
+            "size": 30_000_000,
+        }],
+        "annotations": annotations,
+    })
+    .to_string()
+}
+
+/// The value of the rendered root's `cluster_controllers` output, as
+/// terraform/modules/addons/outputs.tf declares it (`controllers`);
+/// `the_controllers_fixture_matches_the_addons_module` keeps the two in step.
+pub(crate) fn cluster_controllers() -> Value {
+    json!({
+        "metrics-server": {
+            "deployments": ["kube-system/metrics-server"],
+            "api_services": ["v1beta1.metrics.k8s.io"],
+            "api_groups": [], "ingress_classes": [],
+            "installed_by": "aws_eks_addon.metrics_server"
+        },
+        "aws-load-balancer-controller": {
+            "deployments": ["kube-system/aws-load-balancer-controller"],
+            "api_services": [], "api_groups": ["elbv2.k8s.aws"], "ingress_classes": ["alb"],
+            "installed_by": "helm_release.load_balancer_controller"
+        },
+        "keda": {
+            "deployments": ["keda/keda-operator", "keda/keda-operator-metrics-apiserver"],
+            "api_services": ["v1beta1.external.metrics.k8s.io"],
+            "api_groups": ["keda.sh"], "ingress_classes": [],
+            "installed_by": "helm_release.keda"
+        },
+        "cluster-autoscaler": {
+            "deployments": ["kube-system/cluster-autoscaler"],
+            "api_services": [], "api_groups": [], "ingress_classes": [],
+            "installed_by": "helm_release.cluster_autoscaler"
+        }
+    })
+}
+
+/// Matches a diagnostic's text however miette wrapped it: box-drawing characters
+/// and line breaks are ignored, whitespace runs compare as one space.
+pub(crate) fn says(expected: &str) -> impl predicates::Predicate<str> {
+    let expected = normalize(expected);
+    predicates::function::function(move |actual: &str| normalize(actual).contains(&expected))
+}
+
+pub(crate) fn normalize(text: &str) -> String {
+    text.replace(['│', '×', '╰', '─', '├', '┬', '╭'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
