@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use envctl::profile::Profile;
 use envctl::render;
+use serde::Deserialize;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -111,7 +112,9 @@ fn the_host_must_be_in_the_zone() {
 fn certificates_must_be_acm_in_the_region_and_name_a_host() {
     let base = "extends: base\nruntime:\n  ingress:\n    scheme: internet-facing\n    host: rates.example.com\n";
     assert_refused(
-        &format!("{base}    certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/0a1b\n"),
+        &format!(
+            "{base}    certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/0a1b\n"
+        ),
         "environments/bad.yaml:6: `runtime.ingress.certificate_arn`",
         "the certificate is in us-east-1, but the load balancer is in eu-west-1",
     );
@@ -177,8 +180,6 @@ fn ingress_annotations(r: &render::Rendered) -> serde_yaml::Mapping {
     panic!("no Ingress in k8s/40-api.yaml")
 }
 
-use serde::Deserialize;
-
 fn annotation<'a>(a: &'a serde_yaml::Mapping, key: &str) -> Option<&'a str> {
     a.get(format!("alb.ingress.kubernetes.io/{key}"))
         .and_then(|v| v.as_str())
@@ -198,7 +199,10 @@ fn production_renders_https_the_redirect_the_certificate_and_waf() {
         annotation(&a, "ssl-policy"),
         Some("ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09")
     );
-    assert_eq!(annotation(&a, "certificate-arn"), Some("${certificate_arn}"));
+    assert_eq!(
+        annotation(&a, "certificate-arn"),
+        Some("${certificate_arn}")
+    );
     assert_eq!(annotation(&a, "wafv2-acl-arn"), Some("${web_acl_arn}"));
     assert!(file(&r, "k8s/40-api.yaml").contains("- host: \"rates.example.com\""));
 
@@ -236,7 +240,10 @@ fn production_renders_https_the_redirect_the_certificate_and_waf() {
     assert!(rule.contains("OverrideAction = { None = {} }"), "{rule}");
     assert!(!rule.contains("RuleActionOverrides"), "{rule}");
     // The producers reach the bucket policy.
-    assert!(main.contains("for r in [\"role/rates-price-feed\"]"), "{main}");
+    assert!(
+        main.contains("for r in [\"role/rates-price-feed\"]"),
+        "{main}"
+    );
     assert!(main.contains("producer_role_arns             = local.producer_role_arns"));
 }
 
