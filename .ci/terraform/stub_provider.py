@@ -389,7 +389,33 @@ def _each_nested(nt, v, f):
     return [f(blk, x) for x in v]
 
 
+def _has_dynamic(block):
+    return any("dynamic" in json.dumps(a.get("type")) for a in block.get("attributes", {}).values()) or any(
+        _has_dynamic(bt["block"]) for bt in block.get("block_types", {}).values()
+    )
+
+
+def _wrap_dynamic_blocks(block, obj):
+    """State JSON back into what Terraform expects on the wire: a list block that holds a
+    dynamically typed attribute (see _each_block) is stored as {"value", "type"} and sent
+    as a dynamic value, msgpack [type JSON, value]."""
+    if not isinstance(obj, dict):
+        return obj
+    out = dict(obj)
+    for name, bt in block.get("block_types", {}).items():
+        v = out.get(name)
+        if isinstance(v, dict) and set(v) == {"value", "type"} and _has_dynamic(bt["block"]):
+            out[name] = [json.dumps(v["type"], separators=(",", ":")).encode(), v["value"]]
+    return out
+
+
 def _each_block(b, v, f):
+    # A list block whose schema holds a dynamically typed attribute (cdktf types what lies
+    # below its generation depth `any`: aws_wafv2_web_acl's `rule.statement`) reaches the
+    # provider as a dynamic value, msgpack [type JSON, value]. Configured values are kept
+    # and nothing in them is computed, so it passes through as Terraform sent it.
+    if isinstance(v, list) and len(v) == 2 and isinstance(v[0], bytes):
+        return v
     mode = b["nesting_mode"]
     if mode in ("single", "group"):
         return f(b["block"], v)
@@ -593,7 +619,8 @@ class StubServicer(ProviderServicer):
     def UpgradeResourceState(self, request, context):
         # State written by this stub already has the current schema.
         state = json.loads(request.raw_state.json) if request.raw_state.json else None
-        return pb.UpgradeResourceState.Response(upgraded_state=to_dynamic_value(state))
+        block = self._block("resource_schemas", request.type_name)
+        return pb.UpgradeResourceState.Response(upgraded_state=to_dynamic_value(_wrap_dynamic_blocks(block, state)))
 
     def ReadResource(self, request, context):
         return pb.ReadResource.Response(new_state=request.current_state, private=request.private)

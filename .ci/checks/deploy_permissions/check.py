@@ -85,6 +85,25 @@ SUPPLEMENT: dict[str, dict[str, list[str]]] = {
         "apply": ["secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
                   "secretsmanager:UpdateSecretVersionStage", "secretsmanager:ListSecretVersionIds"],
     },
+
+    # WAF is not among the services terraform-actions.json keeps; pike's
+    # src/mapping/aws/resource/wafv2/ lists CreateWebACL, GetWebACL, ListTagsForResource,
+    # DeleteWebACL (tags: TagResource/UntagResource) and PutLoggingConfiguration,
+    # GetLoggingConfiguration. The provider (internal/service/wafv2/web_acl.go) also
+    # calls UpdateWebACL on change; web_acl_logging_configuration.go calls
+    # DeleteLoggingConfiguration on destroy, and WAF's CloudWatch Logs delivery needs the
+    # caller to create the log delivery and the log group's resource policy (AWS WAF
+    # Developer Guide, "Sending web ACL traffic logs to an Amazon CloudWatch Logs log group").
+    "resource.aws_wafv2_web_acl": {
+        "apply": ["wafv2:CreateWebACL", "wafv2:GetWebACL", "wafv2:UpdateWebACL", "wafv2:DeleteWebACL",
+                  "wafv2:ListTagsForResource"],
+        "attributes.tags": ["wafv2:TagResource", "wafv2:UntagResource"],
+    },
+    "resource.aws_wafv2_web_acl_logging_configuration": {
+        "apply": ["wafv2:PutLoggingConfiguration", "wafv2:GetLoggingConfiguration", "wafv2:DeleteLoggingConfiguration",
+                  "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy",
+                  "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"],
+    },
 }
 
 # Actions a mapping lists that the roles are denied on purpose, with why.

@@ -79,11 +79,20 @@ pub(super) async fn endpoints(
         .map_err(kube_error(format!("listing ingresses in {namespace}")))?;
     let mut urls = Vec::new();
     for ingress in list.items {
-        let tls = ingress
-            .spec
+        // TLS from spec.tls, or from the load balancer controller's listeners (the api's
+        // Ingress names its ACM certificate by annotation and listens on HTTPS 443).
+        let https_listener = ingress
+            .metadata
+            .annotations
             .as_ref()
-            .and_then(|s| s.tls.as_ref())
-            .is_some_and(|t| !t.is_empty());
+            .and_then(|a| a.get("alb.ingress.kubernetes.io/listen-ports"))
+            .is_some_and(|ports| ports.contains("\"HTTPS\""));
+        let tls = https_listener
+            || ingress
+                .spec
+                .as_ref()
+                .and_then(|s| s.tls.as_ref())
+                .is_some_and(|t| !t.is_empty());
         let scheme = if tls { "https" } else { "http" };
         let rule_hosts: Vec<String> = ingress
             .spec

@@ -112,6 +112,28 @@ impl Profile {
         self
     }
 
+    /// A review stack's copy of its template: without a `runtime.ingress.host` of its
+    /// own, the api answers on `pr-<N>.<dns_zone>`, a name per pull request under the
+    /// review zone (external-dns publishes it, the stack's certificate covers it).
+    pub fn with_pull_request_host(mut self, pr: impl std::fmt::Display) -> Profile {
+        let ingress = &mut self.runtime.ingress;
+        if let (None, Some(zone)) = (&ingress.host, &ingress.dns_zone) {
+            ingress.host = Some(format!("pr-{pr}.{zone}"));
+        }
+        self
+    }
+
+    /// The DNS name the api answers on: `runtime.ingress.host`, else
+    /// `<environment>.<dns_zone>`, else none (any host).
+    pub fn api_host(&self) -> Option<String> {
+        let ingress = &self.runtime.ingress;
+        match (&ingress.host, &ingress.dns_zone) {
+            (Some(host), _) => Some(host.clone()),
+            (None, Some(zone)) => Some(format!("{}.{zone}", self.name)),
+            (None, None) => None,
+        }
+    }
+
     /// The stem of every AWS resource name, e.g. `rates-staging`.
     pub fn resource_prefix(&self) -> String {
         format!("{PROJECT}-{}", self.name)

@@ -164,6 +164,11 @@ pub struct StorageSettings {
     pub drop_prefix: String,
     /// Let `down` delete a bucket that still holds objects.
     pub force_destroy: bool,
+    /// The IAM roles allowed to drop objects under `drop_prefix` (`role/NAME` in the
+    /// environment's account, or a role ARN, also of another account). The bucket policy
+    /// denies `s3:PutObject` there to every other principal; none: drops are closed.
+    #[serde(default)]
+    pub producer_roles: Vec<String>,
 }
 
 /// A replica range.
@@ -261,13 +266,42 @@ impl IngressScheme {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngressSettings {
+    /// `internet-facing` needs HTTPS (`dns_zone` or `certificate_arn`); `internal` is
+    /// reachable only inside the VPC.
     pub scheme: IngressScheme,
-    /// DNS name the api answers on (none: any host, the load balancer's name).
+    /// DNS name the api answers on. None with `dns_zone`: `<environment>.<dns_zone>`
+    /// (review stacks: `pr-<N>.<dns_zone>`); none without: any host.
     #[serde(default)]
     pub host: Option<String>,
-    /// ACM certificate for HTTPS (none: HTTP only).
+    /// A public Route 53 hosted zone (its name, e.g. `example.com`) that holds `host`:
+    /// Terraform requests and DNS-validates the certificate there (unless
+    /// `certificate_arn` is given) and external-dns keeps `host` pointing at the load
+    /// balancer.
+    #[serde(default)]
+    pub dns_zone: Option<String>,
+    /// An existing ACM certificate for `host`, in the environment's region (instead of
+    /// one requested through `dns_zone`).
     #[serde(default)]
     pub certificate_arn: Option<String>,
+    /// The AWS WAF web ACL in front of the load balancer.
+    pub waf: WafSettings,
+}
+
+impl IngressSettings {
+    /// Whether the load balancer listens with TLS (a certificate is given or requested).
+    pub fn tls(&self) -> bool {
+        self.certificate_arn.is_some() || self.dns_zone.is_some()
+    }
+}
+
+/// AWS WAF on the api's load balancer: AWS's managed rule groups and a per-client-IP
+/// rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafSettings {
+    pub enabled: bool,
+    /// Requests one client IP may send in any 5 minutes; WAF blocks it above that.
+    pub requests_per_5_minutes: u32,
 }
 
 /// The rates runtime.

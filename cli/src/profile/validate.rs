@@ -1,7 +1,7 @@
 //! Checks that span several profile keys (min <= max, Multi-AZ needs two zones, ...).
 //! Single values are already checked by their types; this is everything else.
 
-use super::{Capacity, Profile, Replicas, Resources, Target};
+use super::{Capacity, IngressScheme, Profile, Replicas, Resources, Target};
 
 /// One thing wrong with a profile: the key to change, what is wrong and what is allowed.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +116,107 @@ fn admin_principal_ok(a: &str) -> bool {
                 && name_ok(parts[4])
         }
     }
+}
+
+/// A role for `storage.producer_roles`: an admin principal that is a role.
+fn role_ok(a: &str) -> bool {
+    let path = a.rsplit_once(':').map_or(a, |(_, p)| p);
+    admin_principal_ok(a) && path.starts_with("role/")
+}
+
+/// `rates.example.com`: lowercase labels of letters, digits and `-`, at least two.
+fn dns_name_ok(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').count() >= 2
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+        })
+}
+
+/// `arn:PARTITION:acm:REGION:ACCOUNT:certificate/ID`, split into (region, id).
+fn acm_arn(arn: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "acm"
+        && parts[4].len() == 12
+        && parts[4].chars().all(|ch| ch.is_ascii_digit());
+    let id = parts.get(5)?.strip_prefix("certificate/")?;
+    (ok && !id.is_empty()).then(|| (parts[3], id))
+}
+
+/// The api's edge: HTTPS wherever the internet reaches it, names under the zone, WAF.
+fn ingress(c: &mut Checker, p: &Profile) {
+    let ingress = &p.runtime.ingress;
+    if let Some(zone) = &ingress.dns_zone {
+        c.require(
+            dns_name_ok(zone),
+            "runtime.ingress.dns_zone",
+            format!("`{zone}` is not a DNS zone name"),
+            "write the hosted zone's name like `example.com` (no trailing dot)",
+        );
+    }
+    if let Some(host) = &ingress.host {
+        c.require(
+            dns_name_ok(host),
+            "runtime.ingress.host",
+            format!("`{host}` is not a DNS name"),
+            "write it like `rates.example.com`",
+        );
+        if let Some(zone) = &ingress.dns_zone {
+            c.require(
+                host.ends_with(&format!(".{zone}")),
+                "runtime.ingress.host",
+                format!("`{host}` is not in the zone `{zone}` (runtime.ingress.dns_zone)"),
+                format!("use a name under {zone}, or the zone that holds {host}"),
+            );
+        }
+    }
+    if let Some(arn) = &ingress.certificate_arn {
+        match acm_arn(arn) {
+            None => c.require(
+                false,
+                "runtime.ingress.certificate_arn",
+                format!("`{arn}` is not an ACM certificate ARN"),
+                "write it like arn:aws:acm:REGION:ACCOUNT:certificate/ID",
+            ),
+            Some((region, _)) => c.require(
+                region == p.aws.region.as_str(),
+                "runtime.ingress.certificate_arn",
+                format!(
+                    "the certificate is in {region}, but the load balancer is in {} (aws.region)",
+                    p.aws.region
+                ),
+                "a load balancer can use only ACM certificates of its own region: import or request one there",
+            ),
+        }
+        c.require(
+            p.api_host().is_some(),
+            "runtime.ingress.certificate_arn",
+            "a certificate is given but no name the api answers on",
+            "set runtime.ingress.host to the name the certificate covers",
+        );
+    }
+    c.require(
+        p.target != Target::Aws
+            || ingress.scheme != IngressScheme::InternetFacing
+            || ingress.tls(),
+        "runtime.ingress.scheme",
+        "an internet-facing load balancer needs a certificate: without one the api (and every token sent to it) would travel in plain HTTP",
+        "set runtime.ingress.dns_zone to a Route 53 hosted zone (a certificate is requested and validated there) or runtime.ingress.certificate_arn to an ACM certificate; or use scheme: internal",
+    );
+    c.range(
+        ingress.waf.requests_per_5_minutes,
+        10,
+        2_000_000_000,
+        "runtime.ingress.waf.requests_per_5_minutes",
+    );
 }
 
 /// Every cross-key problem of `p`, in file order of the sections.
@@ -353,6 +454,20 @@ pub(super) fn check(p: &Profile) -> Vec<Problem> {
         format!("`{}` is not a key prefix", s.drop_prefix),
         "write it like `drop/` (letters, digits, `-_./`, ending in `/`)",
     );
+    for (i, role) in s.producer_roles.iter().enumerate() {
+        c.require(
+            role_ok(role),
+            format!("storage.producer_roles[{i}]"),
+            format!("`{role}` is not an IAM role"),
+            "write role/NAME (a role in the environment's account) or arn:aws:iam::123456789012:role/NAME (any account); not a user or an assumed-role session ARN",
+        );
+        c.require(
+            s.producer_roles.iter().filter(|o| *o == role).count() == 1,
+            format!("storage.producer_roles[{i}]"),
+            format!("`{role}` is listed twice"),
+            "list each role once",
+        );
+    }
 
     // runtime
     let r = &p.runtime;
@@ -421,30 +536,7 @@ pub(super) fn check(p: &Profile) -> Vec<Problem> {
         format!("{} bytes is too small for a batch", r.max_batch_bytes),
         "allowed: at least 1048576 (1 MiB)",
     );
-    if let Some(host) = &r.ingress.host {
-        let ok = host.len() <= 253
-            && host.split('.').count() >= 2
-            && host.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.chars()
-                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
-            });
-        c.require(
-            ok,
-            "runtime.ingress.host",
-            format!("`{host}` is not a DNS name"),
-            "write it like `rates.example.com`",
-        );
-    }
-    if let Some(arn) = &r.ingress.certificate_arn {
-        c.require(
-            arn.starts_with("arn:aws:acm:"),
-            "runtime.ingress.certificate_arn",
-            format!("`{arn}` is not an ACM certificate ARN"),
-            "write it like arn:aws:acm:REGION:ACCOUNT:certificate/ID",
-        );
-    }
+    ingress(&mut c, p);
 
     // observability
     let o = &p.observability;

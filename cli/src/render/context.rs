@@ -253,6 +253,8 @@ pub(super) fn build(p: &Profile) -> Value {
         "metric_dimensions_string": dimensions_string(p),
         "contract": contract(p),
         "ingress_annotations": ingress_annotations(p),
+        "api_host": p.api_host(),
+        "edge": edge(p),
         "container_insights_log_groups": container_insights_log_groups(p),
         "emf": {
             "port": EMF_PORT,
@@ -268,6 +270,29 @@ pub(super) const EMF_PORT: u16 = 25888;
 /// it in each line's `_aws.LogGroupName`); Terraform creates it with the others.
 pub(super) fn emf_log_group(p: &Profile) -> String {
     format!("/aws/containerinsights/{}/rates-emf", p.cluster_name())
+}
+
+/// The ALB's TLS policy (AWS's recommended one for HTTPS listeners: TLS 1.3 and 1.2 with
+/// forward-secret AEAD ciphers only, hybrid post-quantum key exchange where the client
+/// offers it).
+pub(super) const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09";
+
+/// Terraform outputs the Ingress reads (`envctl up` fills in `${NAME}`).
+pub(super) const CERTIFICATE_OUTPUT: &str = "certificate_arn";
+pub(super) const WEB_ACL_OUTPUT: &str = "web_acl_arn";
+
+/// What the root's edge module and the external-dns add-on get: whether Terraform
+/// requests the certificate, the WAF settings, and the zone external-dns writes to.
+fn edge(p: &Profile) -> Value {
+    let ingress = &p.runtime.ingress;
+    let request_certificate = ingress.certificate_arn.is_none() && ingress.dns_zone.is_some();
+    json!({
+        "enabled": request_certificate || ingress.waf.enabled,
+        "request_certificate": request_certificate,
+        "dns_zone": ingress.dns_zone,
+        "waf": ingress.waf.enabled,
+        "waf_requests_per_5_minutes": ingress.waf.requests_per_5_minutes,
+    })
 }
 
 /// Annotations of the api's Ingress for the AWS Load Balancer Controller.
@@ -306,14 +331,23 @@ fn ingress_annotations(p: &Profile) -> Value {
         "tags",
         format!("Project=rates,Environment={},ManagedBy=envctl", p.name),
     );
-    match &ingress.certificate_arn {
-        Some(arn) => {
-            put("listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.into());
-            put("certificate-arn", arn.clone());
-            put("ssl-redirect", "443".into());
-            put("ssl-policy", "ELBSecurityPolicy-TLS13-1-2-2021-06".into());
-        }
-        None => put("listen-ports", r#"[{"HTTP": 80}]"#.into()),
+    if ingress.tls() {
+        // Port 80 only answers with a redirect to 443 (ssl-redirect), so a client that
+        // starts in plain HTTP never sends its request, or its token, unencrypted twice.
+        put("listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.into());
+        let certificate = match &ingress.certificate_arn {
+            Some(arn) => arn.clone(),
+            None => format!("${{{CERTIFICATE_OUTPUT}}}"),
+        };
+        put("certificate-arn", certificate);
+        put("ssl-redirect", "443".into());
+        put("ssl-policy", SSL_POLICY.into());
+    } else {
+        // Only an internal load balancer may listen without TLS (profile validation).
+        put("listen-ports", r#"[{"HTTP": 80}]"#.into());
+    }
+    if ingress.waf.enabled {
+        put("wafv2-acl-arn", format!("${{{WEB_ACL_OUTPUT}}}"));
     }
     Value::Object(a)
 }

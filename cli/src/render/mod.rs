@@ -30,6 +30,7 @@ pub const MODULES: &[&str] = &[
     "storage",
     "observability",
     "addons",
+    "edge",
 ];
 
 /// The template directories rendered for each target.

@@ -410,7 +410,10 @@ fn instance(template: &Profile, record: &ReviewRecord) -> Result<Profile> {
     if let Some(branch) = &record.branch {
         tags.insert("ReviewBranch".into(), tag_value(branch));
     }
-    Ok(template.clone().instance(name, tags))
+    Ok(template
+        .clone()
+        .instance(name, tags)
+        .with_pull_request_host(record.pr))
 }
 
 fn check_ttl(ttl: Duration) -> Result<()> {

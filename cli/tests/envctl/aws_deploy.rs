@@ -661,9 +661,11 @@ fn readyz_server(status: &'static str) -> String {
 
 #[test]
 fn a_failing_smoke_test_fails_up_and_says_how_to_go_back() {
+    // dev: an internal load balancer without a DNS name of its own, so the smoke test
+    // goes to the load balancer's address (staging's goes to https://its host).
     let w = World::new();
-    w.provision_infrastructure("staging");
-    up_json(&w, "staging");
+    w.provision_infrastructure("dev");
+    up_json(&w, "dev");
     let point_ingresses_at = |host: &str| {
         for (_, ns, name) in w.kube.keys().iter().filter(|(p, _, _)| p == "ingresses") {
             w.kube.set_status(
@@ -676,7 +678,7 @@ fn a_failing_smoke_test_fails_up_and_says_how_to_go_back() {
     };
     point_ingresses_at(&readyz_server("503 Service Unavailable"));
     w.envctl()
-        .args(["up", "staging", "--yes", "--timeout", "2s"])
+        .args(["up", "dev", "--yes", "--timeout", "2s"])
         .assert()
         .code(1)
         .stderr(says("smoke test of http://127.0.0.1:"))
@@ -687,7 +689,7 @@ fn a_failing_smoke_test_fails_up_and_says_how_to_go_back() {
     // The same release answering ready: up succeeds.
     point_ingresses_at(&readyz_server("200 OK"));
     w.envctl()
-        .args(["up", "staging", "--yes", "--timeout", "2s"])
+        .args(["up", "dev", "--yes", "--timeout", "2s"])
         .assert()
         .success();
 }

@@ -8,6 +8,14 @@
 #   the queue depth with its IRSA role.
 # - cluster-autoscaler (Helm): grows and shrinks the managed node groups it discovers by
 #   their cluster-autoscaler tags, with the EKS module's autoscaler role.
+# - external-dns (Helm, with var.external_dns): points the api's name at the load balancer
+#   the controller creates from the Ingress. Terraform cannot: the load balancer appears
+#   only after Terraform (and again whenever the controller recreates it), so its DNS name
+#   is unknown at plan. external-dns watches the Ingress and writes the alias record and a
+#   TXT ownership record (owner: the cluster) in the one zone its IRSA role may change; a
+#   review stack's record goes when its Ingress does (`envctl down` deletes the Ingress
+#   first). A shared IngressGroup with a wildcard certificate and record would need one
+#   cluster for every review stack, but each stack has its own cluster.
 #
 # The node's instance metadata is out of reach of pods (IMDSv2, hop limit 1), so every
 # controller is told its region and VPC instead of discovering them.
@@ -23,6 +31,7 @@ locals {
   load_balancer_controller_chart = "3.5.0"  # controller v3.5.0; IAM policy from the same tag
   keda_chart                     = "2.18.3" # KEDA 2.18.3
   cluster_autoscaler_chart       = "9.59.0"
+  external_dns_chart             = "1.20.0" # external-dns v0.20.0
 
   # cluster-autoscaler's minor version must match the cluster's Kubernetes minor version.
   cluster_autoscaler_images = {
@@ -157,6 +166,44 @@ resource "helm_release" "cluster_autoscaler" {
       "balance-similar-node-groups" = true
       expander                      = "least-waste"
       "skip-nodes-with-system-pods" = false
+    }
+    resources = local.controller_resources
+  })]
+}
+
+resource "helm_release" "external_dns" {
+  count      = var.external_dns == null ? 0 : 1
+  name       = "external-dns"
+  namespace  = "kube-system"
+  repository = "https://kubernetes-sigs.github.io/external-dns/"
+  chart      = "external-dns"
+  version    = local.external_dns_chart
+  atomic     = true
+  timeout    = 600
+
+  values = [yamlencode({
+    # The Deployment's name, which `envctl up` checks is ready.
+    fullnameOverride = "external-dns"
+    provider         = { name = "aws" }
+    # Ingresses only (the api's), in this one zone; records it did not create (no TXT
+    # record with this cluster as owner) are never touched, and its own go with the
+    # Ingress (sync).
+    sources       = ["ingress"]
+    domainFilters = [var.external_dns.domain]
+    policy        = "sync"
+    registry      = "txt"
+    txtOwnerId    = var.cluster_name
+    extraArgs = [
+      "--zone-id-filter=${var.external_dns.zone_id}",
+      "--aws-zone-type=public",
+    ]
+    env = [{ name = "AWS_DEFAULT_REGION", value = var.region }]
+    serviceAccount = {
+      create = true
+      name   = "external-dns"
+      annotations = {
+        "eks.amazonaws.com/role-arn" = var.external_dns.role_arn
+      }
     }
     resources = local.controller_resources
   })]

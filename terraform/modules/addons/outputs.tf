@@ -1,7 +1,7 @@
 output "releases" {
   description = "Installed Helm releases: name => namespace/chart@version."
   value = {
-    for r in [helm_release.load_balancer_controller, helm_release.keda, helm_release.cluster_autoscaler] :
+    for r in concat([helm_release.load_balancer_controller, helm_release.keda, helm_release.cluster_autoscaler], helm_release.external_dns) :
     r.name => "${r.namespace}/${r.chart}@${r.version}"
   }
 }
@@ -13,7 +13,7 @@ output "metrics_server_version" {
 
 output "controllers" {
   description = "Each controller's Deployment (namespace/name) and the Kubernetes API groups and IngressClasses it serves; `envctl up` checks them before it applies anything."
-  value = {
+  value = merge({
     # The EKS add-on's Deployment serves the metrics.k8s.io APIService.
     metrics-server = {
       deployments     = ["kube-system/metrics-server"]
@@ -48,5 +48,16 @@ output "controllers" {
       ingress_classes = []
       installed_by    = "helm_release.cluster_autoscaler"
     }
-  }
+    },
+    # Only where external-dns is installed (var.external_dns).
+    { for name, c in {
+      external-dns = {
+        deployments     = ["kube-system/external-dns"]
+        api_services    = []
+        api_groups      = []
+        ingress_classes = []
+        installed_by    = "helm_release.external_dns"
+      }
+    } : name => c if var.external_dns != null },
+  )
 }

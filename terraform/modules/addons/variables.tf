@@ -59,3 +59,13 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "external_dns" {
+  description = "external-dns for the api's name: the hosted zone's name (domain) and id, and its IRSA role (changes records in that zone only); null: not installed."
+  type = object({
+    domain   = string
+    zone_id  = string
+    role_arn = string
+  })
+  default = null
+}

@@ -184,6 +184,8 @@ locals {
             "rds:CreateDBSubnetGroup", "rds:Describe*", "rds:AddTagsToResource",
             "cloudwatch:DescribeAlarms", "cloudwatch:ListDashboards", "cloudwatch:GetMetricData",
             "logs:DescribeLogGroups", "logs:CreateLogDelivery", "logs:DeleteLogDelivery",
+            # WAF logging: the log group's resource policy that lets WAF deliver to it.
+            "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
             "sqs:ListQueues", "sns:ListTopics", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes",
             "sns:Unsubscribe", "s3:ListAllMyBuckets",
             "ecr:GetAuthorizationToken",
@@ -197,6 +199,56 @@ locals {
           Action    = ["ec2:*", "elasticloadbalancing:*", "autoscaling:*", "kms:*"]
           Resource  = "*"
           Condition = local.in_region
+        },
+        # The api's edge (terraform/modules/edge). ACM names certificates by a random id,
+        # so they are scoped to the region; Route 53 (global) names zones by id, and the
+        # environment's zone is the operator's, so records are allowed in any zone of the
+        # account (narrow to your zones' ids if the account holds others).
+        {
+          Sid    = "EdgeCertificates"
+          Effect = "Allow"
+          Action = [
+            "acm:RequestCertificate", "acm:DescribeCertificate", "acm:GetCertificate", "acm:DeleteCertificate",
+            "acm:ListTagsForCertificate", "acm:AddTagsToCertificate", "acm:RemoveTagsFromCertificate",
+          ]
+          Resource  = "*"
+          Condition = local.in_region
+        },
+        {
+          Sid    = "EdgeDnsRecords"
+          Effect = "Allow"
+          Action = [
+            "route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets",
+            "route53:ListTagsForResource",
+          ]
+          Resource = "arn:${local.partition}:route53:::hostedzone/*"
+        },
+        {
+          Sid      = "EdgeDnsChanges"
+          Effect   = "Allow"
+          Action   = ["route53:GetChange"]
+          Resource = "arn:${local.partition}:route53:::change/*"
+        },
+        {
+          Sid      = "EdgeDnsZones"
+          Effect   = "Allow"
+          Action   = ["route53:ListHostedZones"]
+          Resource = "*"
+        },
+        # The environment's WAF web ACL (named like every resource) and the AWS managed
+        # rule groups it references.
+        {
+          Sid    = "EdgeFirewall"
+          Effect = "Allow"
+          Action = [
+            "wafv2:CreateWebACL", "wafv2:GetWebACL", "wafv2:UpdateWebACL", "wafv2:DeleteWebACL",
+            "wafv2:ListTagsForResource", "wafv2:TagResource", "wafv2:UntagResource",
+            "wafv2:PutLoggingConfiguration", "wafv2:GetLoggingConfiguration", "wafv2:DeleteLoggingConfiguration",
+          ]
+          Resource = [
+            "arn:${format(local.arn.reg, "wafv2")}:*/webacl/${s.names}*/*",
+            "arn:${local.partition}:wafv2:${var.region}:*:*/managedruleset/*/*",
+          ]
         },
         {
           Sid      = "EnvironmentSecrets"
@@ -330,7 +382,7 @@ locals {
 
   # The most any role created for an environment may ever do: what the EKS cluster and
   # node roles, the flow-log and RDS monitoring roles, the controllers (load balancer
-  # controller, cluster autoscaler, KEDA, CloudWatch agent, VPC CNI) and the runtime
+  # controller, cluster autoscaler, KEDA, CloudWatch agent, VPC CNI, external-dns) and the runtime
   # need, in this region, on <prefix>-* resources where the service names them. No IAM
   # writes beyond service-linked roles, so a created role cannot create another.
   boundary_policy = jsonencode({
@@ -388,6 +440,20 @@ locals {
           "arn:${format(local.arn.reg, "logs")}:log-group:RDSOSMetrics*",
           "arn:${format(local.arn.reg, "secretsmanager")}:secret:${var.resource_prefix}-*",
         ]
+      },
+      # external-dns: the api's records in the environment's hosted zone (each root's
+      # role narrows this to its one zone). Route 53 is global: no region condition.
+      {
+        Sid      = "DnsRecords"
+        Effect   = "Allow"
+        Action   = ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets", "route53:ListTagsForResources"]
+        Resource = "arn:${local.partition}:route53:::hostedzone/*"
+      },
+      {
+        Sid      = "DnsZones"
+        Effect   = "Allow"
+        Action   = ["route53:ListHostedZones"]
+        Resource = "*"
       },
       {
         Sid      = "CloudWatchAgentConfig"

@@ -1,6 +1,7 @@
 # The batch bucket: staged payloads and object-store drops. Encrypted with the
 # environment's key, versioned, never public, TLS only, expired by lifecycle rules; new
-# objects under the drop prefix are announced to the batch queue.
+# objects under the drop prefix are announced to the batch queue, and only the producer
+# roles may put them there.
 
 resource "aws_s3_bucket" "this" {
   # checkov:skip=CKV_AWS_144:staged batch payloads are transient (expired by lifecycle) and re-uploadable; a second-region copy adds cost without protecting data
@@ -81,6 +82,48 @@ data "aws_iam_policy_document" "this" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+
+  # Object drops only from the producer roles: every other principal (this account's
+  # admins, the runtime, anyone another policy lets in) is denied s3:PutObject, which
+  # also governs multipart uploads, under the drop prefix, and nothing else. Managing the
+  # bucket, its policy, reading and deleting objects, and the runtime's staging under
+  # batches/ are untouched, so nobody is locked out of the bucket. aws:PrincipalArn is
+  # the role's own ARN for every session of the role. No producer: drops are closed.
+  statement {
+    sid       = "DropsOnlyFromProducers"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.this.arn}/${var.drop_prefix}*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    dynamic "condition" {
+      for_each = length(var.producer_role_arns) > 0 ? [var.producer_role_arns] : []
+      content {
+        test     = "ArnNotLike"
+        variable = "aws:PrincipalArn"
+        values   = condition.value
+      }
+    }
+  }
+
+  # A producer in another account also needs the bucket's own grant (in this account,
+  # either the role's policy or this suffices). Each role must exist: S3 refuses a policy
+  # naming an unknown principal.
+  dynamic "statement" {
+    for_each = length(var.producer_role_arns) > 0 ? [var.producer_role_arns] : []
+    content {
+      sid       = "ProducerDrops"
+      effect    = "Allow"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.this.arn}/${var.drop_prefix}*"]
+      principals {
+        type        = "AWS"
+        identifiers = statement.value
+      }
     }
   }
 }

@@ -38,6 +38,17 @@ variable "drop_prefix" {
   }
 }
 
+variable "producer_role_arns" {
+  description = "IAM role ARNs that may put objects under drop_prefix; everyone else is denied (empty: drops are closed)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.producer_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", a))])
+    error_message = "producer_role_arns must be IAM role ARNs (arn:aws:iam::ACCOUNT:role/NAME)."
+  }
+}
+
 variable "queue_arn" {
   description = "Queue receiving object-created notifications (its policy must allow this bucket)."
   type        = string

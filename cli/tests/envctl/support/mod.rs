@@ -238,7 +238,10 @@ impl World {
             "batch_bucket": { "sensitive": false, "type": "string", "value": format!("{name}-batches-{ACCOUNT}") },
             "runtime_role_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:iam::{ACCOUNT}:role/{name}-runtime") },
             "vpc_id": { "sensitive": false, "type": "string", "value": "vpc-0a1b2c3d4e5f67890" },
-            "image_repository_url": { "sensitive": false, "type": "string", "value": format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}") }
+            "image_repository_url": { "sensitive": false, "type": "string", "value": format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}") },
+            // The edge module's (environments with runtime.ingress.dns_zone, or WAF).
+            "certificate_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:acm:{REGION}:{ACCOUNT}:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0") },
+            "web_acl_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:wafv2:{REGION}:{ACCOUNT}:regional/webacl/{name}/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111") }
         });
         let mut outputs = outputs;
         outputs["cluster_controllers"] =
