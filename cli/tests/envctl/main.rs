@@ -14,6 +14,7 @@ mod local_errors;
 mod local_rerun;
 mod local_up;
 mod render_cli;
+mod render_edge;
 mod render_errors;
 mod render_snapshots;
 mod render_validation;

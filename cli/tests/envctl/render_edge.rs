@@ -3,19 +3,12 @@
 //! refused by the real binary naming file, line and key; valid ones render HTTPS, the
 //! redirect, the certificate, WAF and the drop policy.
 
-use std::path::{Path, PathBuf};
-
-use assert_cmd::Command;
 use envctl::profile::Profile;
 use envctl::render;
 use serde::Deserialize;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use crate::support::driver::Envctl;
+use crate::support::{normalize, repo_root as repo};
 
 /// A throw-away project: the repository's base.yaml plus the given profiles.
 fn project(profiles: &[(&str, &str)]) -> tempfile::TempDir {
@@ -37,25 +30,15 @@ fn project(profiles: &[(&str, &str)]) -> tempfile::TempDir {
 /// diagnostic flattened (it may be wrapped to the terminal's width).
 fn refused(text: &str) -> String {
     let dir = project(&[("bad", text)]);
-    let out = Command::cargo_bin("envctl")
-        .unwrap()
+    let run = Envctl::new()
         .current_dir(dir.path())
         .args(["render", "bad", "--out", "out"])
-        .assert()
-        .failure()
-        .get_output()
-        .stderr
-        .clone();
+        .fails();
     assert!(
         !dir.path().join("out").exists(),
         "nothing is rendered from an invalid profile"
     );
-    String::from_utf8(out)
-        .unwrap()
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    normalize(&run.stderr)
 }
 
 fn assert_refused(text: &str, at: &str, says: &str) {
