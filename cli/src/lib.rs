@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod client_token;
 pub mod commands;
 pub mod context;
 pub mod deploy;

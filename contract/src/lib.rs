@@ -7,7 +7,8 @@
 //!   envctl's alarms and dashboard read these names.
 //! - [`BatchStatus`]: the statuses `GET /batches/{id}` reports.
 //! - [`routes`]: the HTTP routes the runtime serves; envctl probes and calls them.
-//! - [`scopes`]: what each route needs a client's token to carry.
+//! - [`scopes`]: what each route needs a client's token to carry; [`tokens`]: the text
+//!   of a token, which envctl also makes.
 //! - [`startup`]: the `listening` log line the runtime writes once it is bound; envctl
 //!   reads the bound address from it.
 //!
@@ -21,6 +22,7 @@ pub mod routes;
 pub mod scopes;
 pub mod settings;
 pub mod startup;
+pub mod tokens;
 
 mod status;
 

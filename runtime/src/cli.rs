@@ -24,7 +24,7 @@ pub enum Command {
     /// on RATES_BIND.
     Work(WorkArgs),
     /// Apply the embedded database migrations and exit.
-    Migrate,
+    Migrate(MigrateArgs),
     /// Load demo data.
     Seed(SeedArgs),
     /// Print the OpenAPI document (JSON) to stdout.
@@ -100,6 +100,15 @@ pub struct WorkArgs {
     /// Apply the embedded migrations first (also RATES_MIGRATE_ON_START=true).
     #[arg(long)]
     pub migrate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Then register the token held in this environment variable as client `admin` with
+    /// every scope, unless a client of that name exists (envctl's migration Job passes an
+    /// environment's first token this way; nothing is printed).
+    #[arg(long, value_name = "VAR")]
+    pub admin_token_from_env: Option<String>,
 }
 
 #[derive(Debug, Args)]

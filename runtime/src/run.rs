@@ -7,7 +7,7 @@ use clap::Parser;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, SeedArgs, ServeArgs, WorkArgs};
+use crate::cli::{Cli, Command, MigrateArgs, SeedArgs, ServeArgs, WorkArgs};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::startup::{connect, App, Role};
@@ -44,7 +44,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Work(args) => work(args).await,
-        Command::Migrate => migrate().await,
+        Command::Migrate(args) => migrate(args).await,
         Command::Seed(args) => seed(args).await,
         Command::Openapi => {
             let mut out = std::io::stdout().lock();
@@ -79,10 +79,13 @@ async fn work(args: WorkArgs) -> Result<()> {
     app.run().await
 }
 
-async fn migrate() -> Result<()> {
+async fn migrate(args: MigrateArgs) -> Result<()> {
     let config = Config::from_env()?;
     telemetry::init(&config.log, LogTarget::Stderr);
-    connect(&config, true).await?;
+    let db = connect(&config, true).await?;
+    if let Some(var) = &args.admin_token_from_env {
+        crate::tokens::register_admin(&db.primary, var).await?;
+    }
     Ok(())
 }
 

@@ -61,6 +61,23 @@ pub async fn run(command: TokenCommand) -> Result<()> {
     }
 }
 
+/// The client name of an environment's first token.
+pub const ADMIN: &str = "admin";
+
+/// Registers the token in `var` as client [`ADMIN`] with every scope, unless a client of
+/// that name exists already.
+pub async fn register_admin(pool: &sqlx::PgPool, var: &str) -> Result<()> {
+    let token = given_token(var)?;
+    match store::create(pool, ADMIN, &token, &Scope::ALL, None).await {
+        Ok(record) => {
+            tracing::info!(name = %record.name, id = %record.id, "the first client is registered");
+            Ok(())
+        }
+        Err(Error::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn parse_scopes(given: &[String]) -> Result<Vec<Scope>> {
     let mut scopes = Vec::new();
     for text in given.iter().map(|s| s.trim()) {

@@ -1,8 +1,8 @@
 //! What the Deployments need that exists only after `terraform apply`: ConfigMap
 //! `rates-infra` (the queue URL and the bucket), Secret `rates-database` (the
 //! runtime's DATABASE_URL and DATABASE_READ_URL: user `rates_app`, no password, RDS IAM
-//! authentication, verified TLS), Secret `rates-database-admin` (the master user's URL,
-//! for the migration Job only), and the runtime role on the ServiceAccounts (IRSA).
+//! authentication, verified TLS), Secret `rates-database-admin` (the master user's URL
+//! and the environment's first API token, for the migration Job only), and the runtime role on the ServiceAccounts (IRSA).
 //!
 //! Why IAM authentication for the runtime: RDS cannot create a read replica of an
 //! instance whose master password it manages in Secrets Manager, and a password copied
@@ -17,6 +17,7 @@ use rates_contract::settings as rs;
 use serde_json::json;
 
 use crate::aws::Aws;
+use crate::client_token;
 use crate::kube::objects::RenderedObject;
 use crate::kube::token::percent_encode;
 use crate::profile::{Profile, PROJECT};
@@ -75,6 +76,7 @@ pub async fn objects(
     ]);
     let secret_arn = outputs.string("database_secret_arn")?;
     let (admin_user, admin_password) = master_credentials(aws, &secret_arn).await?;
+    let admin_token = admin_token(aws, &outputs.string("admin_token_secret_arn")?).await?;
     let app_user = outputs
         .optional("database_iam_user")
         .unwrap_or_else(|| "rates_app".to_string());
@@ -122,6 +124,8 @@ pub async fn objects(
                 &writer
             )),
             rs::RATES_DATABASE_CA_FILE.name: b64(RDS_CA_FILE),
+            // `rates migrate --admin-token-from-env` registers it as client `admin`.
+            client_token::ENV_VAR: b64(&admin_token),
         }),
     );
     let origin = PathBuf::from("terraform output");
@@ -198,6 +202,56 @@ fn substitute(value: &mut serde_json::Value, outputs: &TerraformOutputs, file: &
         _ => {}
     }
     Ok(())
+}
+
+/// The environment's first API token, from the Terraform-managed secret `arn`; made and
+/// put there when the secret has no value yet (the first `up`). Two `up`s racing on a new
+/// environment both end with the value that was put first.
+async fn admin_token(aws: &Aws, arn: &str) -> Result<String> {
+    let client = aws.secrets_manager();
+    let read = |out: aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput| {
+        out.secret_string()
+            .map(str::trim)
+            .filter(|t| t.starts_with(rates_contract::tokens::PREFIX))
+            .map(str::to_string)
+    };
+    match client.get_secret_value().secret_id(arn).send().await {
+        Ok(out) => {
+            if let Some(token) = read(out) {
+                return Ok(token);
+            }
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) => {
+            return Err(Error::aws(format!("secretsmanager:GetSecretValue {arn}"))(
+                e,
+            ))
+        }
+    }
+    let token = client_token::generate()?;
+    // A fixed request token per value: a second writer's different value fails rather
+    // than replacing the first (Secrets Manager's idempotency).
+    client
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(&token)
+        .client_request_token("envctl-first-admin-token-version-1")
+        .send()
+        .await
+        .map_err(Error::aws(format!("secretsmanager:PutSecretValue {arn}")))?;
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(Error::aws(format!("secretsmanager:GetSecretValue {arn}")))?;
+    read(out).ok_or_else(|| Error::Aws {
+        operation: format!("secretsmanager:GetSecretValue {arn}"),
+        message: "the admin token secret holds something that is not a token of this service"
+            .into(),
+    })
 }
 
 /// The Terraform-managed master secret: `{"username": ..., "password": ...}`.

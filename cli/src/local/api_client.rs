@@ -47,12 +47,21 @@ impl BatchInfo {
 }
 
 impl ApiClient {
-    pub(super) fn new(base: &str) -> Result<ApiClient> {
+    /// `token` goes on every request as the bearer token (probes need none).
+    pub(super) fn new(base: &str, token: Option<&str>) -> Result<ApiClient> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(Error::io("starting the HTTP client runtime"))?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| local("the API token is not a valid header value".into()))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .timeout(Duration::from_secs(120))
             .connect_timeout(Duration::from_secs(2))
             .build()

@@ -64,6 +64,11 @@ impl Layout {
         self.logs_dir().join(format!("{process}.log"))
     }
 
+    /// The environment's API token (client `admin`, every scope), readable by its owner only.
+    pub fn api_token(&self) -> PathBuf {
+        self.dir().join("api-token")
+    }
+
     pub fn pid_file(&self, process: &str) -> PathBuf {
         self.run_dir().join(format!("{process}.pid"))
     }

@@ -26,6 +26,8 @@ pub(super) struct LocalSettings {
     pub log: String,
     pub max_batch_bytes: u64,
     pub max_range_days: u32,
+    pub public_reads: bool,
+    pub rate_limit: crate::profile::RateLimit,
     pub metrics_namespace: String,
     pub metric_dimensions: String,
 }
@@ -54,6 +56,8 @@ impl LocalSettings {
             log: runtime.log.as_str().to_string(),
             max_batch_bytes: runtime.max_batch_bytes,
             max_range_days: runtime.max_range_days,
+            public_reads: runtime.api.public_reads,
+            rate_limit: runtime.api.rate_limit,
             metrics_namespace: profile.observability.metrics_namespace.clone(),
             metric_dimensions: profile
                 .metric_dimensions()
@@ -77,6 +81,15 @@ impl LocalSettings {
             ),
             (rs::RATES_MAX_BATCH_BYTES, self.max_batch_bytes.to_string()),
             (rs::RATES_MAX_RANGE_DAYS, self.max_range_days.to_string()),
+            (rs::RATES_PUBLIC_READS, self.public_reads.to_string()),
+            (
+                rs::RATES_RATE_LIMIT_PER_SECOND,
+                self.rate_limit.per_second.to_string(),
+            ),
+            (
+                rs::RATES_RATE_LIMIT_BURST,
+                self.rate_limit.burst.to_string(),
+            ),
             (rs::RATES_METRICS_NAMESPACE, self.metrics_namespace.clone()),
             (rs::RATES_METRICS_DIMENSIONS, self.metric_dimensions.clone()),
         ])

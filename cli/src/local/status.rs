@@ -56,7 +56,8 @@ pub fn status(ctx: &Context, profile: &Profile) -> Result<ExitCode> {
     });
 
     let api_alive = processes[0].alive;
-    let client = ApiClient::new(&state.api_url)?;
+    let token = std::fs::read_to_string(layout.api_token()).ok();
+    let client = ApiClient::new(&state.api_url, token.as_deref().map(str::trim))?;
     let probe = |path: &str| {
         if api_alive {
             client.probe(path)
@@ -82,7 +83,7 @@ pub fn status(ctx: &Context, profile: &Profile) -> Result<ExitCode> {
         .filter(|p| p.name.starts_with("worker-"))
         .map(|p| {
             let probe = match state.worker_ports.get(&p.name) {
-                Some(port) if p.alive => ApiClient::new(&format!("http://127.0.0.1:{port}"))
+                Some(port) if p.alive => ApiClient::new(&format!("http://127.0.0.1:{port}"), None)
                     .map_err(|e| e.to_string())
                     .and_then(|c| c.probe(rates_contract::routes::READYZ.path)),
                 Some(_) => Err("not running".to_string()),

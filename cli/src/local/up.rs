@@ -19,6 +19,7 @@ use super::runtime_binary::RatesBinary;
 use super::settings::{fingerprint, LocalSettings};
 use super::state::LocalState;
 use crate::cli::UpArgs;
+use crate::client_token;
 use crate::context::Context;
 use crate::profile::Profile;
 use crate::ui::Step;
@@ -72,10 +73,11 @@ pub fn up(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
     )?;
     let database_url = cluster.url(database::DATABASE);
 
+    let token = client_token::local(&layout.api_token())?;
     let step = ctx.ui.step("Migrating the database");
     finish(
         step,
-        migrate(&layout, &rates.path, &database_url, &settings),
+        migrate(&layout, &rates.path, &database_url, &settings, &token),
         |_| "up to date".into(),
     )?;
 
@@ -129,7 +131,7 @@ pub fn up(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
     };
     state.save(&layout)?;
 
-    let client = ApiClient::new(&state.api_url)?;
+    let client = ApiClient::new(&state.api_url, Some(&token))?;
     let mut example_lane = None;
     if !args.no_demo_data {
         let loaded = demo_data::load(ctx, &layout, &rates.path, &shared_env, &client, deadline)?;
@@ -198,6 +200,7 @@ fn migrate(
     rates: &Path,
     database_url: &str,
     settings: &LocalSettings,
+    token: &str,
 ) -> Result<()> {
     std::fs::create_dir_all(layout.logs_dir()).map_err(Error::io(format!(
         "creating {}",
@@ -206,8 +209,10 @@ fn migrate(
     let log_path = layout.log_file("migrate");
     let log = std::fs::File::create(&log_path)
         .map_err(Error::io(format!("creating {}", log_path.display())))?;
+    // The environment's token becomes client `admin` on a new database.
     let status = Command::new(rates)
-        .arg("migrate")
+        .args(["migrate", "--admin-token-from-env", client_token::ENV_VAR])
+        .env(client_token::ENV_VAR, token)
         .env("DATABASE_URL", database_url)
         .env("RATES_LOG", &settings.log)
         .stdin(Stdio::null())
@@ -250,7 +255,8 @@ fn ensure_api(
         let same = prev.api_fingerprint == fingerprint
             && settings.api_port.is_none_or(|p| p == prev.api_port);
         if same
-            && ApiClient::new(&prev.api_url)?.probe(rates_contract::routes::READYZ.path) == Ok(200)
+            && ApiClient::new(&prev.api_url, None)?.probe(rates_contract::routes::READYZ.path)
+                == Ok(200)
         {
             ctx.ui.event(
                 "process_kept",
@@ -352,7 +358,7 @@ fn start_http_process(
         step.update(&format!(
             "{name}: waiting for http://127.0.0.1:{port}/readyz"
         ));
-        let client = ApiClient::new(&format!("http://127.0.0.1:{port}"))?;
+        let client = ApiClient::new(&format!("http://127.0.0.1:{port}"), None)?;
         wait_for(&mut spawned, deadline, "to become ready", || {
             (client.probe(rates_contract::routes::READYZ.path) == Ok(200)).then_some(())
         })?;
@@ -553,15 +559,18 @@ fn print_summary(
 ) {
     let url = &state.api_url;
     let logs = layout.logs_dir();
+    let token_file = layout.api_token();
+    // The token is read from its file where it is used, so it never lands in scrollback.
+    let auth = r#"-H "Authorization: Bearer $TOKEN""#;
     let rates_example = match &example_lane {
         Some(lane) => format!(
-            "curl '{url}/rates?date_from={}&date_to={}&origin={}&destination={}'",
+            "curl {auth} '{url}/rates?date_from={}&date_to={}&origin={}&destination={}'",
             lane.date_from, lane.date_to, lane.origin, lane.destination
         ),
-        None => format!("curl '{url}/rates?date_from=2024-01-01&date_to=2024-01-10&origin=PORT_OR_REGION&destination=PORT_OR_REGION'"),
+        None => format!("curl {auth} '{url}/rates?date_from=2024-01-01&date_to=2024-01-10&origin=PORT_OR_REGION&destination=PORT_OR_REGION'"),
     };
     let batch_example = format!(
-        "printf 'orig_code,dest_code,day,price\\n{}\\n' > prices.csv\n  curl -X POST {url}/batches -H 'Content-Type: text/csv' -H 'Idempotency-Key: my-first-batch' --data-binary @prices.csv\n  curl {url}/batches/BATCH_ID",
+        "printf 'orig_code,dest_code,day,price\\n{}\\n' > prices.csv\n  curl -X POST {url}/batches {auth} -H 'Content-Type: text/csv' -H 'Idempotency-Key: my-first-batch' --data-binary @prices.csv\n  curl {auth} {url}/batches/BATCH_ID",
         example_lane
             .as_ref()
             .map(|l| format!("{},{},{},1234", l.origin, l.destination, l.date_from))
@@ -580,7 +589,7 @@ fn print_summary(
          {demo}\
          \x20 Logs:       {logs}/ and {db_log}\n\
          \x20             envctl logs {env} [api|worker|db] [-f]\n\
-         \nTry it:\n  {rates_example}\n  {batch_example}\n\
+         \nTry it (the token is client `admin`, every scope; `rates token create` makes others):\n  TOKEN=$(cat {token_file})\n  {rates_example}\n  {batch_example}\n\
          \nStatus: envctl status {env}    Stop: envctl down {env} (add --purge to delete the data)\n",
         elapsed.as_secs_f64(),
         db = state.database_url,
@@ -589,11 +598,13 @@ fn print_summary(
         worker_pids = worker_pids.join(", "),
         logs = logs.display(),
         db_log = layout.db_log().display(),
+        token_file = token_file.display(),
         env = layout.dir().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
     );
     let value = json!({
         "event": "up",
         "api_url": url,
+        "api_token_file": token_file,
         "database_url": state.database_url,
         "db_port": db_port,
         "api": api,

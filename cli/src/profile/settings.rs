@@ -227,6 +227,20 @@ pub struct ApiSettings {
     pub spread_across_zones: bool,
     pub db_pool_size: u32,
     pub read_pool_size: u32,
+    /// GET /rates and /rates_null without a token (`RATES_PUBLIC_READS`).
+    pub public_reads: bool,
+    /// Requests per client, enforced by each api replica.
+    pub rate_limit: RateLimit,
+}
+
+/// A per-client rate limit: `per_second` on average, bursts of `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// `RATES_RATE_LIMIT_PER_SECOND`; 0 turns the limit off.
+    pub per_second: u32,
+    /// `RATES_RATE_LIMIT_BURST`.
+    pub burst: u32,
 }
 
 /// The worker Deployment (scaled by KEDA on queue depth).

@@ -503,6 +503,18 @@ pub(super) fn check(p: &Profile) -> Vec<Problem> {
     );
     c.range(r.api.db_pool_size, 1, 200, "runtime.api.db_pool_size");
     c.range(r.api.read_pool_size, 1, 200, "runtime.api.read_pool_size");
+    c.range(
+        r.api.rate_limit.per_second,
+        0,
+        100_000,
+        "runtime.api.rate_limit.per_second",
+    );
+    c.range(
+        r.api.rate_limit.burst,
+        1,
+        1_000_000,
+        "runtime.api.rate_limit.burst",
+    );
     c.range(r.worker.db_pool_size, 1, 200, "runtime.worker.db_pool_size");
     c.range(r.worker.concurrency, 1, 64, "runtime.worker.concurrency");
     c.range(

@@ -96,7 +96,16 @@ pub fn runtime_config(p: &Profile) -> Vec<(String, String)> {
             p.observability.metrics_namespace.clone(),
         ),
         (rs::RATES_MIGRATE_ON_START, "false".to_string()),
+        (rs::RATES_PUBLIC_READS, r.api.public_reads.to_string()),
         (rs::RATES_QUEUE_BACKEND, "sqs".to_string()),
+        (
+            rs::RATES_RATE_LIMIT_BURST,
+            r.api.rate_limit.burst.to_string(),
+        ),
+        (
+            rs::RATES_RATE_LIMIT_PER_SECOND,
+            r.api.rate_limit.per_second.to_string(),
+        ),
         (rs::RATES_S3_DROP_PREFIX, p.storage.drop_prefix.clone()),
         (
             rs::RATES_WORKER_CONCURRENCY,
@@ -162,6 +171,7 @@ pub(super) fn contract(p: &Profile) -> Value {
         "metrics": metrics,
         "settings": settings,
         "routes": routes,
+        "admin_token_var": rates_contract::tokens::ADMIN_TOKEN_VAR,
     })
 }
 

@@ -7,7 +7,7 @@ use crate::support::local::{gone_within, Http, Project};
 #[test]
 fn up_twice_keeps_one_set_of_processes_and_one_demo_batch() {
     let project = Project::new();
-    let http = Http::new();
+    let http = Http::new(&project);
 
     project.up(&[]).succeeds();
     let pids = project.pids();

@@ -9,16 +9,36 @@ use crate::support::local::{alive, gone_within, Http, Project};
 #[test]
 fn up_query_batch_status_logs_down_leaves_nothing_running() {
     let project = Project::new();
-    let http = Http::new();
+    let http = Http::new(&project);
 
     let up = project.up(&["--workers", "2"]).succeeds();
     let api = project.api_url();
     let text = &up.stdout;
     assert!(text.contains(&api), "the summary names the api URL: {text}");
     assert!(
-        text.contains(&format!("curl '{api}/rates?")),
-        "a /rates example: {text}"
+        text.contains(&format!(
+            r#"curl -H "Authorization: Bearer $TOKEN" '{api}/rates?"#
+        )),
+        "a /rates example with the token: {text}"
     );
+    let token_file = project.local_dir().join("api-token");
+    assert!(
+        text.contains(&format!("TOKEN=$(cat {})", token_file.display())),
+        "where the token is: {text}"
+    );
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(
+        !text.contains(token.trim()) && !up.stderr.contains(token.trim()),
+        "the token itself is never printed"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "the token file is the owner's only"
+    );
+    // Without the token, the api refuses.
+    assert_eq!(http.status_without_token(&format!("{api}/batches")), 401);
     assert!(
         text.contains(&format!("{api}/batches")),
         "a /batches example: {text}"

@@ -7,7 +7,9 @@ use envctl::profile::Profile;
 use envctl::render;
 use serde::Deserialize;
 
-use crate::support::driver::Envctl;
+use std::path::Path;
+
+use crate::support::Envctl;
 use crate::support::{normalize, repo_root as repo};
 
 /// A throw-away project: the repository's base.yaml plus the given profiles.

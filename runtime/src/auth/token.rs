@@ -10,10 +10,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-/// What every token starts with (secret scanners and people recognise it).
-pub const PREFIX: &str = "rates_";
+use rates_contract::tokens::{PREFIX, SECRET_BYTES};
+
 const ID_HEX: usize = 32;
-const SECRET_BYTES: usize = 32;
 
 /// The SHA-256 of a token's secret, as stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -48,7 +47,7 @@ impl NewToken {
         let id = Uuid::new_v4();
         NewToken {
             id,
-            text: format!("{PREFIX}{}_{}", id.simple(), hex::encode(secret)),
+            text: rates_contract::tokens::format(*id.as_bytes(), secret),
             hash: SecretHash(Sha256::digest(secret).into()),
         }
     }

@@ -34,6 +34,19 @@ resource "aws_secretsmanager_secret" "master" {
   tags                    = var.tags
 }
 
+# The environment's first API token (client `admin`, every scope). Terraform owns the
+# secret, so it goes with the environment; envctl puts its value (a token it makes, never
+# in Terraform state) the first time `envctl up` runs, and the migration Job registers the
+# token's hash in the database.
+resource "aws_secretsmanager_secret" "admin_token" {
+  # checkov:skip=CKV2_AWS_57:a bearer token is rotated by creating a new client (`rates token create`) and revoking the old one, not by a rotation Lambda
+  name                    = "${var.name}/api/admin-token"
+  description             = "${var.name}: the api's first bearer token (client admin), put here by envctl up"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = var.deletion_protection ? 30 : 0
+  tags                    = var.tags
+}
+
 resource "aws_secretsmanager_secret_version" "master" {
   secret_id = aws_secretsmanager_secret.master.id
   secret_string = jsonencode({

@@ -57,3 +57,8 @@ output "iam_connect_arns" {
   description = "rds-db:connect resource ARNs for iam_username on the primary and every replica."
   value       = [for id in concat([aws_db_instance.primary.resource_id], aws_db_instance.replica[*].resource_id) : "${local.dbuser_arn_prefix}:${id}/${var.iam_username}"]
 }
+
+output "admin_token_secret_arn" {
+  description = "Secrets Manager secret holding the api's first bearer token (its value is put by envctl up)."
+  value       = aws_secretsmanager_secret.admin_token.arn
+}

@@ -188,15 +188,18 @@ pub(crate) fn gone_within(pid: i32, timeout: Duration) -> bool {
     !alive(pid)
 }
 
-/// A blocking HTTP client for the tests (its own single-threaded runtime).
+/// A blocking HTTP client for the tests (its own single-threaded runtime). It sends the
+/// project's API token (`.envctl/local/api-token`, made by `up`) as a bearer token.
 pub(crate) struct Http {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
+    token_file: PathBuf,
 }
 
 impl Http {
-    pub(crate) fn new() -> Http {
+    pub(crate) fn new(project: &Project) -> Http {
         Http {
+            token_file: project.local_dir().join("api-token"),
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -211,10 +214,21 @@ impl Http {
         }
     }
 
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let token = std::fs::read_to_string(&self.token_file).expect("the project's API token");
+        request.bearer_auth(token.trim())
+    }
+
+    /// The status of `GET url` sent without a token.
+    pub(crate) fn status_without_token(&self, url: &str) -> u16 {
+        self.runtime
+            .block_on(async { self.client.get(url).send().await.unwrap().status().as_u16() })
+    }
+
     /// GET `url` -> (status, JSON body).
     pub(crate) fn get(&self, url: &str) -> (u16, serde_json::Value) {
         self.runtime.block_on(async {
-            let response = self.client.get(url).send().await.unwrap();
+            let response = self.authorized(self.client.get(url)).send().await.unwrap();
             let status = response.status().as_u16();
             (
                 status,
@@ -227,8 +241,7 @@ impl Http {
     pub(crate) fn post_csv(&self, url: &str, key: &str, body: &str) -> (u16, serde_json::Value) {
         self.runtime.block_on(async {
             let response = self
-                .client
-                .post(url)
+                .authorized(self.client.post(url))
                 .header("Content-Type", "text/csv")
                 .header("Idempotency-Key", key)
                 .body(body.to_string())

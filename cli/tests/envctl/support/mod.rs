@@ -216,7 +216,16 @@ impl World {
                 .send()
                 .await
                 .expect("create the EKS cluster in moto");
-            secrets
+            // Terraform's admin token secret: created without a value, as the module does.
+            let admin_token = secrets
+                .create_secret()
+                .name(format!("{name}/api/admin-token"))
+                .send()
+                .await
+                .expect("create the admin token secret in moto")
+                .arn
+                .unwrap();
+            let master = secrets
                 .create_secret()
                 .name(format!("rds!db-{name}"))
                 .secret_string(r#"{"username":"rates_admin","password":"p@ss:w/rd"}"#)
@@ -224,14 +233,17 @@ impl World {
                 .await
                 .expect("create the database secret in moto")
                 .arn
-                .unwrap()
+                .unwrap();
+            (master, admin_token)
         });
+        let (secret_arn, admin_token_secret_arn) = secret_arn;
         let outputs = json!({
             "cluster_name": { "sensitive": false, "type": "string", "value": name },
             "alarm_topic_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}-alarms") },
             "database_endpoint": { "sensitive": false, "type": "string", "value": format!("{name}.c9akciq32.{REGION}.rds.amazonaws.com:5432") },
             "database_reader_endpoint": { "sensitive": false, "type": "string", "value": format!("{name}-replica-0.c9akciq32.{REGION}.rds.amazonaws.com:5432") },
             "database_secret_arn": { "sensitive": false, "type": "string", "value": secret_arn },
+            "admin_token_secret_arn": { "sensitive": false, "type": "string", "value": admin_token_secret_arn },
             "queue_url": { "sensitive": false, "type": "string", "value": format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}-batches") },
             "queue_name": { "sensitive": false, "type": "string", "value": format!("{name}-batches") },
             "dlq_name": { "sensitive": false, "type": "string", "value": format!("{name}-batches-dlq") },
