@@ -4,13 +4,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: pgrig start DATA_DIR   (prints the admin URL)\n       pgrig stop DATA_DIR";
+const USAGE: &str = "usage: pgrig start [--durable] DATA_DIR   (prints the admin URL)\n       pgrig stop DATA_DIR\n\n--durable: fsync, synchronous_commit and full_page_writes on, as in production\n(benchmarks); without it they are off (throwaway test clusters).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, dir) = match args.as_slice() {
-        [command, dir] => (command.as_str(), PathBuf::from(dir)),
+    let (command, durable, dir) = match args.as_slice() {
+        [command, dir] => (command.as_str(), false, PathBuf::from(dir)),
+        [command, flag, dir] if command == "start" && flag == "--durable" => {
+            (command.as_str(), true, PathBuf::from(dir))
+        }
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
     };
     let options = pgrig::Options {
         data_dir: Some(dir),
+        durable,
         stop_on_drop: false,
         ..pgrig::Options::default()
     };

@@ -86,10 +86,14 @@ pub enum Parsed {
     Invalid(RowError),
 }
 
-/// A line (CSV record or NDJSON line) longer than this is refused: no valid row
-/// comes close, and it bounds the memory one malformed line can take (an
-/// unterminated CSV quote would otherwise swallow the rest of the payload).
+/// A line longer than this is refused: 65,536 bytes, its terminator (`\n`, or `\r\n`)
+/// not counted. It applies to every physical line, in CSV too (no valid row comes close).
+/// The batch is rejected at that line and nothing after it is read.
 pub const MAX_LINE_BYTES: u64 = 64 * 1024;
+/// A CSV record whose quoted fields span lines may hold at most this much in all: it
+/// bounds the memory an unterminated quote can take, which would otherwise swallow the
+/// rest of the payload one short line at a time. Refused at the line the record starts.
+pub const MAX_RECORD_BYTES: u64 = 3 * MAX_LINE_BYTES;
 
 /// Reads a payload, one data line at a time.
 pub struct PayloadParser<R: AsyncRead + Unpin + Send> {
@@ -105,22 +109,32 @@ enum Inner<R: AsyncRead + Unpin + Send> {
         // Field index of orig_code, dest_code, day, price; None until the header is read.
         order: Option<[usize; 4]>,
         boundary: Arc<AtomicU64>,
+        long_line: Arc<AtomicU64>,
+        /// The line the next record starts on.
+        record_line: u64,
     },
     Ndjson {
         reader: BufReader<LineLimit<R>>,
         buf: Vec<u8>,
         line: u64,
         boundary: Arc<AtomicU64>,
+        long_line: Arc<AtomicU64>,
     },
 }
 
 impl<R: AsyncRead + Unpin + Send> PayloadParser<R> {
     pub fn new(format: Format, source: R) -> Self {
         let boundary = Arc::new(AtomicU64::new(0));
+        let long_line = Arc::new(AtomicU64::new(0));
         let limited = LineLimit {
             inner: source,
             fed: 0,
             boundary: boundary.clone(),
+            line: 1,
+            line_len: 0,
+            prev_cr: false,
+            failed: None,
+            long_line: long_line.clone(),
         };
         let inner = match format {
             Format::Csv => Inner::Csv {
@@ -135,12 +149,15 @@ impl<R: AsyncRead + Unpin + Send> PayloadParser<R> {
                 record: csv_async::ByteRecord::new(),
                 order: None,
                 boundary,
+                long_line,
+                record_line: 1,
             },
             Format::Ndjson => Inner::Ndjson {
                 reader: BufReader::with_capacity(64 * 1024, limited),
                 buf: Vec::with_capacity(256),
                 line: 0,
                 boundary,
+                long_line,
             },
         };
         PayloadParser {
@@ -161,13 +178,16 @@ impl<R: AsyncRead + Unpin + Send> PayloadParser<R> {
                 record,
                 order,
                 boundary,
-            } => next_csv(reader, record, order, boundary).await,
+                long_line,
+                record_line,
+            } => next_csv(reader, record, order, boundary, long_line, record_line).await,
             Inner::Ndjson {
                 reader,
                 buf,
                 line,
                 boundary,
-            } => next_ndjson(reader, buf, line, boundary).await,
+                long_line,
+            } => next_ndjson(reader, buf, line, boundary, long_line).await,
         };
         match result {
             Ok(Step::Fatal(error)) => {
@@ -196,12 +216,25 @@ fn too_long(line: u64) -> RowError {
         line,
         "row",
         "",
-        format!("line is longer than {MAX_LINE_BYTES} bytes (an unterminated quote?); the rest of the payload was not read"),
+        format!("line is longer than {MAX_LINE_BYTES} bytes (not counting its line break); the rest of the payload was not read"),
     )
 }
 
-fn is_too_long(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<LineTooLong>())
+fn record_too_long(line: u64) -> RowError {
+    RowError::new(
+        line,
+        "row",
+        "",
+        format!("the CSV record starting on this line runs past {MAX_RECORD_BYTES} bytes (an unterminated quote?); the rest of the payload was not read"),
+    )
+}
+
+/// The error the limit raised, if `e` is one: the line to report.
+fn limit_error(e: &io::Error, long_line: &AtomicU64, record_line: u64) -> Option<RowError> {
+    match e.get_ref()?.downcast_ref::<Limit>()? {
+        Limit::Line => Some(too_long(long_line.load(Ordering::Relaxed))),
+        Limit::Record => Some(record_too_long(record_line)),
+    }
 }
 
 async fn next_csv<R: AsyncRead + Unpin + Send>(
@@ -209,17 +242,19 @@ async fn next_csv<R: AsyncRead + Unpin + Send>(
     record: &mut csv_async::ByteRecord,
     order: &mut Option<[usize; 4]>,
     boundary: &AtomicU64,
+    long_line: &AtomicU64,
+    record_line: &mut u64,
 ) -> io::Result<Step> {
     loop {
         let more = match reader.read_byte_record(record).await {
             Ok(more) => more,
             Err(e) => {
-                let line = reader.position().line() + 1;
+                let line = *record_line;
                 return match e.into_kind() {
-                    csv_async::ErrorKind::Io(io) if is_too_long(&io) => {
-                        Ok(Step::Fatal(too_long(line)))
-                    }
-                    csv_async::ErrorKind::Io(io) => Err(io),
+                    csv_async::ErrorKind::Io(io) => match limit_error(&io, long_line, line) {
+                        Some(error) => Ok(Step::Fatal(error)),
+                        None => Err(io),
+                    },
                     other => Ok(Step::Fatal(RowError::new(
                         line,
                         "row",
@@ -230,6 +265,7 @@ async fn next_csv<R: AsyncRead + Unpin + Send>(
             }
         };
         boundary.store(reader.position().byte(), Ordering::Relaxed);
+        *record_line = reader.position().line();
         if !more {
             return Ok(match order {
                 None => Step::Fatal(RowError::new(
@@ -359,13 +395,18 @@ async fn next_ndjson<R: AsyncRead + Unpin + Send>(
     buf: &mut Vec<u8>,
     line: &mut u64,
     boundary: &AtomicU64,
+    long_line: &AtomicU64,
 ) -> io::Result<Step> {
     loop {
         buf.clear();
         let read = match reader.read_until(b'\n', buf).await {
             Ok(n) => n,
-            Err(e) if is_too_long(&e) => return Ok(Step::Fatal(too_long(*line + 1))),
-            Err(e) => return Err(e),
+            Err(e) => {
+                return match limit_error(&e, long_line, *line + 1) {
+                    Some(error) => Ok(Step::Fatal(error)),
+                    None => Err(e),
+                }
+            }
         };
         if read == 0 {
             return Ok(Step::End);
@@ -419,24 +460,90 @@ async fn next_ndjson<R: AsyncRead + Unpin + Send>(
     }
 }
 
-/// The marker error [`LineLimit`] raises.
-#[derive(Debug)]
-struct LineTooLong;
+/// The errors [`LineLimit`] raises.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    /// A physical line over [`MAX_LINE_BYTES`] (its number is in `long_line`).
+    Line,
+    /// More than [`MAX_RECORD_BYTES`] past the end of the last complete record.
+    Record,
+}
 
-impl std::fmt::Display for LineTooLong {
+impl std::fmt::Display for Limit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line longer than {MAX_LINE_BYTES} bytes")
+        match self {
+            Limit::Line => write!(f, "a line longer than {MAX_LINE_BYTES} bytes"),
+            Limit::Record => write!(f, "a CSV record longer than {MAX_RECORD_BYTES} bytes"),
+        }
     }
 }
 
-impl std::error::Error for LineTooLong {}
+impl std::error::Error for Limit {}
 
-/// Fails reads once the parser has been fed more than [`MAX_LINE_BYTES`] past
-/// the end of the last complete line, so no single line can grow without bound.
+/// Counts every physical line as its bytes pass to the parser and fails the read that
+/// would hand over a line longer than [`MAX_LINE_BYTES`]: the parser first gets every
+/// byte before that line (so the complete rows before it parse), then the error, with
+/// the line's number in `long_line`. It also fails once more than [`MAX_RECORD_BYTES`]
+/// have been fed past the end of the last complete record (the parser stores that in
+/// `boundary`), which bounds a CSV record whose quote never closes. One pass over the
+/// bytes with `memchr`.
 struct LineLimit<R> {
     inner: R,
     fed: u64,
     boundary: Arc<AtomicU64>,
+    /// The physical line being read (1-based) and its bytes so far.
+    line: u64,
+    line_len: u64,
+    /// Whether the last byte of the current line so far is `\r`.
+    prev_cr: bool,
+    /// An error already decided, raised by the next read.
+    failed: Option<Limit>,
+    long_line: Arc<AtomicU64>,
+}
+
+impl<R> LineLimit<R> {
+    /// Scans `bytes` (just read); returns the length of the prefix that may go to the
+    /// parser and the error to raise after it, if any.
+    fn scan(&mut self, bytes: &[u8]) -> (usize, Option<Limit>) {
+        // Where the current line started within `bytes` (0 if in an earlier read).
+        let mut line_start = 0;
+        let mut rest = bytes;
+        let mut offset = 0;
+        loop {
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    let len = self.line_len + i as u64;
+                    let cr = if i > 0 {
+                        rest[i - 1] == b'\r'
+                    } else {
+                        self.prev_cr
+                    };
+                    if len - u64::from(cr) > MAX_LINE_BYTES {
+                        self.long_line.store(self.line, Ordering::Relaxed);
+                        return (line_start, Some(Limit::Line));
+                    }
+                    self.line += 1;
+                    self.line_len = 0;
+                    self.prev_cr = false;
+                    offset += i + 1;
+                    line_start = offset;
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    self.line_len += rest.len() as u64;
+                    if let Some(&last) = rest.last() {
+                        self.prev_cr = last == b'\r';
+                    }
+                    // One more byte may still be a `\r` before the line break.
+                    if self.line_len > MAX_LINE_BYTES + 1 {
+                        self.long_line.store(self.line, Ordering::Relaxed);
+                        return (line_start, Some(Limit::Line));
+                    }
+                    return (bytes.len(), None);
+                }
+            }
+        }
+    }
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for LineLimit<R> {
@@ -445,18 +552,33 @@ impl<R: AsyncRead + Unpin> AsyncRead for LineLimit<R> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let pending_line = self
+        let fail =
+            |limit: Limit| Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, limit)));
+        if let Some(limit) = self.failed {
+            return fail(limit);
+        }
+        let pending_record = self
             .fed
             .saturating_sub(self.boundary.load(Ordering::Relaxed));
-        // Parsers read ahead by at most their buffer (64 KiB), hence the slack.
-        if pending_line > 2 * MAX_LINE_BYTES + 64 * 1024 {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, LineTooLong)));
+        if pending_record > MAX_RECORD_BYTES {
+            self.failed = Some(Limit::Record);
+            return fail(Limit::Record);
         }
         let before = buf.filled().len();
         let this = &mut *self;
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &result {
-            this.fed += (buf.filled().len() - before) as u64;
+            let (keep, limit) = this.scan(&buf.filled()[before..]);
+            if let Some(limit) = limit {
+                this.failed = Some(limit);
+                if keep == 0 {
+                    // Nothing to hand over first (an empty read would read as the end).
+                    buf.set_filled(before);
+                    return fail(limit);
+                }
+                buf.set_filled(before + keep);
+            }
+            this.fed += keep as u64;
         }
         result
     }
@@ -542,6 +664,121 @@ mod tests {
         let errs = errors(&items);
         assert_eq!(errs.len(), 1, "{items:?}");
         assert_eq!(errs[0].1, "row");
+    }
+
+    /// A CSV row of exactly `len` bytes (terminator not counted): a valid row whose price
+    /// is zero-padded to the length.
+    fn csv_row(len: usize) -> String {
+        let head = "CNSHA,NLRTM,2016-01-01,";
+        format!("{head}{}7", "0".repeat(len - head.len() - 1))
+    }
+
+    fn ndjson_row(len: usize) -> String {
+        let head = r#"{"orig_code":"CNSHA","dest_code":"NLRTM","day":"2016-01-01","price":7"#;
+        format!("{head}{}}}", " ".repeat(len - head.len() - 1))
+    }
+
+    fn too_long_at(items: &[Parsed]) -> Vec<u64> {
+        items
+            .iter()
+            .filter_map(|p| match p {
+                Parsed::Invalid(e)
+                    if e.reason.contains("longer than") || e.reason.contains("runs past") =>
+                {
+                    Some(e.line)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The limit: 65,536 bytes per line, its terminator (`\n`, or `\r\n`) not counted;
+    /// for CSV per record (a quoted field may span lines). One byte over is refused at
+    /// the line where the record starts, and nothing after it is read.
+    #[tokio::test]
+    async fn a_line_one_byte_over_the_limit_is_refused_at_its_own_line() {
+        let max = MAX_LINE_BYTES as usize;
+        for (format, header, row) in [
+            (
+                Format::Csv,
+                "orig_code,dest_code,day,price\n",
+                csv_row as fn(usize) -> String,
+            ),
+            (Format::Ndjson, "", ndjson_row),
+        ] {
+            for eol in ["\n", "\r\n"] {
+                let ok = format!("{header}{}{eol}{}{eol}", row(100), row(max));
+                let items = parse_all(format, ok.as_bytes()).await;
+                assert_eq!(
+                    errors(&items),
+                    vec![],
+                    "{format:?} {eol:?}: {max} bytes pass"
+                );
+                assert_eq!(items.len(), 2);
+
+                let over = format!(
+                    "{header}{}{eol}{}{eol}{}{eol}{}{eol}",
+                    row(100),
+                    row(100),
+                    row(max + 1),
+                    row(100)
+                );
+                let items = parse_all(format, over.as_bytes()).await;
+                let line = if header.is_empty() { 3 } else { 4 };
+                assert_eq!(
+                    too_long_at(&items),
+                    vec![line],
+                    "{format:?} {eol:?}: {items:?}"
+                );
+                assert_eq!(
+                    items
+                        .iter()
+                        .filter(|p| matches!(p, Parsed::Row { .. }))
+                        .count(),
+                    2,
+                    "{format:?}: the rows before it parse, nothing after it is read"
+                );
+            }
+        }
+        // Far over (the reader's own bound trips before the record ends).
+        let huge = format!(
+            "orig_code,dest_code,day,price\n{}\n{}\n",
+            csv_row(100),
+            csv_row(10 * max)
+        );
+        assert_eq!(
+            too_long_at(&parse_all(Format::Csv, huge.as_bytes()).await),
+            vec![3]
+        );
+        let huge = format!("{}\n{}\n", ndjson_row(100), ndjson_row(10 * max));
+        assert_eq!(
+            too_long_at(&parse_all(Format::Ndjson, huge.as_bytes()).await),
+            vec![2]
+        );
+    }
+
+    /// A quote opened on line 3 and never closed swallows the rest: the error names
+    /// line 3, where the record starts, not where the limit tripped.
+    #[tokio::test]
+    async fn an_unterminated_quote_is_reported_where_it_opened() {
+        let mut payload = b"orig_code,dest_code,day,price\nCNSHA,NLRTM,2016-01-01,1\n\"CNSHA,NLRTM,2016-01-01,1\n".to_vec();
+        for _ in 0..20_000 {
+            payload.extend_from_slice(b"CNSHA,NLRTM,2016-01-01,1\n");
+        }
+        let items = parse_all(Format::Csv, &payload).await;
+        assert_eq!(too_long_at(&items), vec![3], "{:?}", errors(&items));
+        // A quoted field spanning lines counts towards its record, and a short one passes.
+        let spanning = b"orig_code,dest_code,day,price\n\"CNSHA\",NLRTM,2016-01-01,1\nCNSHA,\"NL\nRTM\",2016-01-01,1\nCNSHA,NLRTM,2016-01-01,2\n";
+        let items = parse_all(Format::Csv, spanning).await;
+        assert_eq!(
+            errors(&items),
+            vec![(3, "dest_code".to_string())],
+            "{items:?}"
+        );
+        assert!(
+            matches!(&items[2], Parsed::Row { line: 5, .. }),
+            "{items:?}"
+        );
     }
 
     #[tokio::test]

@@ -193,10 +193,21 @@ async fn bad_payloads_are_rejected_with_errors_by_line() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let before = app.prices_fingerprint().await;
     let header = "orig_code,dest_code,day,price\n";
     let good = "CNSHA,NLRTM,2016-01-01,100\n";
     let csv = |rest: &str| format!("{header}{good}{rest}").into_bytes();
+    // A zero-padded price makes a valid row of any length; 65,536 bytes pass, one more
+    // does not (the line break is not counted).
+    let max = rates::batch::payload::MAX_LINE_BYTES as usize;
+    let long_csv = |len: usize| {
+        let head = "CNSHA,NLRTM,2016-01-01,";
+        format!("{head}{}7", "0".repeat(len - head.len() - 1))
+    };
+    let long_json = |len: usize| {
+        let head = r#"{"orig_code":"CNSHA","dest_code":"NLRTM","day":"2016-01-01","price":7"#;
+        format!("{head}{}}}", " ".repeat(len - head.len() - 1))
+    };
+    let json_good = long_json(80);
     let mut bad_utf8 = format!("{header}{good}").into_bytes();
     bad_utf8.extend_from_slice(b"CNSHA,NL\xffTM,2016-01-01,100\n");
     // (content type, body, expected (line, column) of the first error, reason fragment)
@@ -207,6 +218,10 @@ async fn bad_payloads_are_rejected_with_errors_by_line() {
         ("text/csv", csv("\"CNSHA,NLRTM,2016-01-01,100\n"), (3, "row"), "fields"),
         ("text/csv", csv("CN\"SHA,NLRTM,2016-01-01,100\n"), (3, "orig_code"), "port code"),
         ("text/csv", bad_utf8, (3, "dest_code"), "UTF-8"),
+        ("text/csv", csv(&format!("{good}{}\n{good}", long_csv(max + 1))), (4, "row"), "longer than 65536"),
+        ("text/csv", csv(&format!("{}\r\n", long_csv(max + 1))), (3, "row"), "longer than 65536"),
+        ("text/csv", csv(&format!("{good}\"{good}{}", good.repeat(10_000))), (4, "row"), "runs past"),
+        ("application/x-ndjson", format!("{json_good}\n{json_good}\n{}\n{json_good}\n", long_json(max + 1)).into_bytes(), (3, "row"), "longer than 65536"),
         ("text/csv", csv("CNSHA,XXXXX,2016-01-01,100\n"), (3, "dest_code"), "unknown port"),
         ("text/csv", csv("ZZZZZ,NLRTM,2016-01-01,100\n"), (3, "orig_code"), "unknown port"),
         ("text/csv", csv("CNSHA,NLRTM,2016-02-30,100\n"), (3, "day"), "calendar"),
@@ -225,6 +240,22 @@ async fn bad_payloads_are_rejected_with_errors_by_line() {
         ("application/x-ndjson", b"{\"orig_code\":\"CNSHA\",\"dest_code\":\"NLRTM\",\"day\":\"2016-01-01\",\"price\":1,\"note\":\"x\"}\n".to_vec(), (1, "row"), "unknown field"),
         ("application/x-ndjson", b"{\"orig_code\":\"CNSHA\",\"dest_code\":\"NLRTM\",\"day\":\"2016-01-01\",\"price\":1}\n\xff\xfe\n".to_vec(), (2, "row"), "UTF-8"),
     ];
+    // At the limit, both formats commit (then the prices are what they are now).
+    for (content_type, body) in [
+        ("text/csv", csv(&format!("{}\n", long_csv(max)))),
+        (
+            "application/x-ndjson",
+            format!("{}\r\n", long_json(max)).into_bytes(),
+        ),
+    ] {
+        let (status, accepted) = app.upload(Some(content_type), None, body).await;
+        assert_eq!(status, 202, "{accepted}");
+        let done = app
+            .wait_final(accepted["id"].as_str().unwrap(), Duration::from_secs(30))
+            .await;
+        assert_eq!(done["status"], "committed", "{content_type}: {done}");
+    }
+    let before = app.prices_fingerprint().await;
     for (content_type, body, (line, column), reason) in cases {
         let (status, accepted) = app.upload(Some(content_type), None, body.clone()).await;
         assert_eq!(status, 202, "{accepted}");

@@ -14,5 +14,6 @@ mod batch_process;
 mod batch_sqs;
 mod cli;
 mod emf_agent;
+mod integrity;
 mod query;
 mod shutdown;
