@@ -219,24 +219,85 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<BatchView>> {
     row.as_ref().map(view_from_row).transpose()
 }
 
-/// The most recent batches, newest first, optionally of one status.
+/// Which batches a list holds: filters, and where the page starts.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<BatchStatus>,
+    pub source: Option<Source>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Only batches older than this one (the previous page's last), newest first.
+    pub after: Option<Cursor>,
+}
+
+/// A position in the newest-first order: a batch's creation time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    /// The opaque text clients pass back: the time in microseconds and the id, in hex.
+    pub fn encode(&self) -> String {
+        let mut bytes = [0u8; 24];
+        bytes[..8].copy_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
+        bytes[8..].copy_from_slice(self.id.as_bytes());
+        hex::encode(bytes)
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let mut bytes = [0u8; 24];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        let micros = i64::from_be_bytes(bytes[..8].try_into().ok()?);
+        Some(Cursor {
+            created_at: DateTime::from_timestamp_micros(micros)?,
+            id: Uuid::from_slice(&bytes[8..]).ok()?,
+        })
+    }
+}
+
+/// Up to `limit` batches matching `filter`, newest first, and the cursor of the next
+/// page when there are more. Keyset pagination on (created_at, id): a page stays right
+/// while new batches arrive.
 pub async fn list(
     pool: &PgPool,
-    status: Option<BatchStatus>,
+    filter: &ListFilter,
     limit: i64,
-) -> Result<Vec<BatchView>> {
+) -> Result<(Vec<BatchView>, Option<Cursor>)> {
     let rows = sqlx::query(&format!(
         "SELECT {VIEW_COLUMNS} FROM {VIEW_FROM}
          WHERE ($1::text IS NULL OR b.status = $1)
+           AND ($2::text IS NULL OR b.source = $2)
+           AND ($3::timestamptz IS NULL OR b.created_at >= $3)
+           AND ($4::timestamptz IS NULL OR b.created_at < $4)
+           AND ($5::timestamptz IS NULL OR (b.created_at, b.id) < ($5, $6))
          ORDER BY b.created_at DESC, b.id DESC
-         LIMIT $2"
+         LIMIT $7"
     ))
-    .bind(status.map(|s| s.as_str()))
-    .bind(limit)
+    .bind(filter.status.map(|s| s.as_str()))
+    .bind(filter.source.map(|s| s.as_str()))
+    .bind(filter.created_from)
+    .bind(filter.created_before)
+    .bind(filter.after.map(|c| c.created_at))
+    .bind(filter.after.map(|c| c.id))
+    .bind(limit + 1)
     .fetch_all(pool)
     .await
     .db("listing batches")?;
-    rows.iter().map(view_from_row).collect()
+    let mut batches = rows.iter().map(view_from_row).collect::<Result<Vec<_>>>()?;
+    let next = if batches.len() as i64 > limit {
+        batches.truncate(limit as usize);
+        batches.last().map(|b| Cursor {
+            created_at: b.created_at,
+            id: b.id,
+        })
+    } else {
+        None
+    };
+    Ok((batches, next))
 }
 
 /// What the worker needs to know about a batch it is about to process.
@@ -285,4 +346,26 @@ pub async fn lock_for_work(conn: &mut PgConnection, id: Uuid) -> Result<Option<W
         })
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_anything_else() {
+        let cursor = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_796_146_704_465_123).unwrap(),
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for bad in [
+            "",
+            "zz",
+            &cursor.encode()[1..],
+            &format!("{}00", cursor.encode()),
+        ] {
+            assert_eq!(Cursor::decode(bad), None, "{bad}");
+        }
+    }
 }

@@ -8,13 +8,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Extension;
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use rates_contract::routes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Client;
 use crate::batch::payload::Format;
-use crate::batch::record::{self, status_url, BatchView};
+use crate::batch::record::{self, status_url, BatchView, Cursor, ListFilter, Source};
 use crate::batch::status::BatchStatus;
 use crate::batch::upload::Uploaded;
 use crate::error::{Error, ErrorBody, Result};
@@ -149,31 +150,50 @@ pub async fn get_batch(
 pub struct ListQuery {
     /// Only batches with this status: queued, processing, committed, rejected or failed.
     pub status: Option<String>,
+    /// Only batches from this source: upload or object_drop.
+    pub source: Option<String>,
+    /// Only batches created at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    pub created_from: Option<String>,
+    /// Only batches created before this time (RFC 3339).
+    pub created_before: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
     /// How many (newest first); 1 to 500, default 50.
     pub limit: Option<String>,
 }
 
-/// Recent batches, newest first.
+/// A page of batches, newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchList {
     pub batches: Vec<BatchView>,
+    /// Pass as `cursor` (with the same filters) for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
-/// Recent batches, newest first, optionally of one status.
+/// Batches newest first, filtered by status, source and creation time, a page at a
+/// time (cursor pagination).
 #[utoipa::path(get, path = "/batches", tag = "batches",
     params(ListQuery),
     responses(
-        (status = 200, description = "Recent batches", body = BatchList),
-        (status = 400, description = "Bad status or limit", body = ErrorBody),
+        (status = 200, description = "A page of batches", body = BatchList),
+        (status = 400, description = "A bad filter, cursor or limit; the parameter is named", body = ErrorBody),
         (status = 503, description = "The database is unavailable (down, restarting or failing over): code `database_unavailable`; retry after Retry-After seconds", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn list_batches(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<BatchList>> {
-    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+    let given = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let status = match given(&query.status) {
         None => None,
-        Some(raw) => Some(BatchStatus::parse(raw).ok_or_else(|| {
+        Some(raw) => Some(BatchStatus::parse(&raw).ok_or_else(|| {
             let known: Vec<&str> = rates_contract::BatchStatus::ALL
                 .iter()
                 .map(|s| s.as_str())
@@ -184,7 +204,41 @@ pub async fn list_batches(
             )
         })?),
     };
-    let limit = match query.limit.as_deref().filter(|s| !s.is_empty()) {
+    let source = match given(&query.source) {
+        None => None,
+        Some(raw) => Some(Source::parse(&raw).ok_or_else(|| {
+            Error::invalid(
+                "source",
+                format!("`{raw}` is not a source (upload, object_drop)"),
+            )
+        })?),
+    };
+    let time = |name: &'static str, value: Option<String>| {
+        value
+            .map(|raw| {
+                DateTime::parse_from_rfc3339(&raw)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        Error::invalid(
+                            name,
+                            format!("`{raw}` is not an RFC 3339 time (e.g. 2026-12-01T00:00:00Z)"),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let created_from = time("created_from", given(&query.created_from))?;
+    let created_before = time("created_before", given(&query.created_before))?;
+    let after = match given(&query.cursor) {
+        None => None,
+        Some(raw) => Some(Cursor::decode(&raw).ok_or_else(|| {
+            Error::invalid(
+                "cursor",
+                "is not a cursor this service gave (next_cursor of a page)",
+            )
+        })?),
+    };
+    let limit = match given(&query.limit) {
         None => DEFAULT_LIMIT,
         Some(raw) => match raw.parse::<i64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
@@ -196,8 +250,18 @@ pub async fn list_batches(
             }
         },
     };
-    let batches = record::list(state.batches.pool(), status, limit).await?;
-    Ok(Json(BatchList { batches }))
+    let filter = ListFilter {
+        status,
+        source,
+        created_from,
+        created_before,
+        after,
+    };
+    let (batches, next) = record::list(state.batches.pool(), &filter, limit).await?;
+    Ok(Json(BatchList {
+        batches,
+        next_cursor: next.map(|c| c.encode()),
+    }))
 }
 
 fn content_format(headers: &HeaderMap) -> Result<Format> {

@@ -310,6 +310,7 @@ async fn rejection_reports_the_first_errors_and_counts_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_endpoints_list_and_filter() {
+    pages_walk_every_batch_once().await;
     let app = spawn(&[], true).await;
     let ok = app.ingest_csv(&csv_batch(0, 5)).await;
     let bad = app
@@ -335,6 +336,13 @@ async fn status_endpoints_list_and_filter() {
     assert_eq!(one["batches"].as_array().unwrap().len(), 1);
     for (query, parameter) in [
         ("/batches?status=done", "status"),
+        ("/batches?source=ftp", "source"),
+        ("/batches?created_from=yesterday", "created_from"),
+        (
+            "/batches?created_before=2026-13-01T00:00:00Z",
+            "created_before",
+        ),
+        ("/batches?cursor=abc", "cursor"),
         ("/batches?limit=0", "limit"),
         ("/batches?limit=501", "limit"),
         ("/batches?limit=ten", "limit"),
@@ -599,4 +607,47 @@ async fn a_batch_unfinished_at_the_drain_deadline_is_rolled_back_and_requeued() 
     assert_eq!(app.prices_count().await, 250_000);
     next.cancel();
     worker.await.unwrap().unwrap();
+}
+
+/// Seven batches in pages of three: 3, 3, 1, each once, newest first, the last page
+/// without a cursor; filters by source and creation time.
+async fn pages_walk_every_batch_once() {
+    let app = spawn(&[], false).await;
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let (status, accepted) = app.csv(&csv_batch(n * 10, 2)).await;
+        assert_eq!(status, 202, "{accepted}");
+        ids.push(accepted["id"].as_str().unwrap().to_string());
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    let mut path = "/batches?limit=3&source=upload".to_string();
+    loop {
+        let (status, page) = app.get_json(&path).await;
+        assert_eq!(status, 200, "{page}");
+        let batches = page["batches"].as_array().unwrap();
+        sizes.push(batches.len());
+        seen.extend(
+            batches
+                .iter()
+                .map(|b| b["id"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/batches?limit=3&source=upload&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [3, 3, 1]);
+    assert_eq!(seen, ids, "every batch once, newest first");
+    let (_, drops) = app.get_json("/batches?source=object_drop").await;
+    assert_eq!(drops["batches"].as_array().unwrap().len(), 0);
+    let (_, later) = app
+        .get_json("/batches?created_from=2999-01-01T00:00:00Z")
+        .await;
+    assert_eq!(later["batches"].as_array().unwrap().len(), 0);
+    let (_, earlier) = app
+        .get_json("/batches?created_before=2999-01-01T00:00:00%2B02:00&limit=500")
+        .await;
+    assert_eq!(earlier["batches"].as_array().unwrap().len(), 7);
 }
