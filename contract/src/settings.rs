@@ -259,6 +259,27 @@ pub const RATES_EMF_LOG_GROUP: Setting = setting(
     "the log group the agent writes the EMF documents to; only with RATES_EMF_ENDPOINT",
 );
 
+// Batch outcome events.
+
+/// Where batch outcome events are posted.
+pub const RATES_WEBHOOK_URL: Setting = setting(
+    "RATES_WEBHOOK_URL",
+    Unset,
+    "an HTTP(S) URL every final batch outcome is posted to (JSON, signed); no webhook when unset",
+);
+/// The webhook's signing secret.
+pub const RATES_WEBHOOK_SECRET: Setting = setting(
+    "RATES_WEBHOOK_SECRET",
+    Unset,
+    "the HMAC-SHA256 key the webhook's Rates-Signature header is made with; required with RATES_WEBHOOK_URL",
+);
+/// Delivery attempts before an event is given up on.
+pub const RATES_WEBHOOK_MAX_ATTEMPTS: Setting = setting(
+    "RATES_WEBHOOK_MAX_ATTEMPTS",
+    Value("10"),
+    "delivery attempts of one event (backing off from 1 s to 10 min) before it is kept as given up",
+);
+
 /// Every setting, in the order docs/runtime.md lists them.
 pub const ALL: &[Setting] = &[
     DATABASE_URL,
@@ -293,6 +314,9 @@ pub const ALL: &[Setting] = &[
     RATES_METRICS_DIMENSIONS,
     RATES_EMF_ENDPOINT,
     RATES_EMF_LOG_GROUP,
+    RATES_WEBHOOK_URL,
+    RATES_WEBHOOK_SECRET,
+    RATES_WEBHOOK_MAX_ATTEMPTS,
 ];
 
 /// The setting named `name`, if the runtime reads one.

@@ -4,7 +4,7 @@
 //! ARCHITECTURE.md):
 //!
 //! ```text
-//! run, cli, tokens ─▶ startup ─▶ http ─▶ state ─▶ auth, query, prices, batch, seed ─▶ domain
+//! run, cli, tokens ─▶ startup ─▶ http ─▶ state ─▶ auth, query, prices, batch, seed ─▶ domain, events
 //!                                              │
 //!                                              ▼
 //!              config, env, db, db_iam, emf, metrics, telemetry, error
@@ -20,6 +20,7 @@ pub mod domain;
 pub mod emf;
 pub mod env;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod prices;

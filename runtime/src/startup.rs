@@ -75,6 +75,16 @@ impl App {
         let drain_timeout = state.config.drain_timeout;
         // Token changes (revocations) reach this process's cache as they happen.
         tokio::spawn(state.auth.clone().watch(state.shutdown.clone()));
+        // Every process delivers outcome events: the api always runs, so delivery goes on
+        // while the workers are scaled to zero.
+        if let Some(webhook) = &state.config.webhook {
+            let deliverer = crate::events::delivery::Deliverer::new(
+                state.db.primary.clone(),
+                webhook.clone(),
+                state.metrics.clone(),
+            );
+            tokio::spawn(deliverer.run(state.shutdown.clone()));
+        }
         let result = match role {
             Role::Serve { with_worker } => {
                 tokio::spawn(crate::emf::api::run(

@@ -178,10 +178,14 @@ impl Transition<'_> {
             .bind(*first),
         };
         let changed = query
-            .execute(conn)
+            .execute(&mut *conn)
             .await
             .db("changing the batch's status")?
             .rows_affected();
+        if changed == 1 && self.to().is_final() {
+            // The outcome event, in the same transaction as the outcome.
+            crate::events::outbox::record_in(conn, id).await?;
+        }
         Ok(changed == 1)
     }
 }

@@ -14,6 +14,7 @@ mod batch_process;
 mod batch_sqs;
 mod cli;
 mod emf_agent;
+mod events;
 mod integrity;
 mod query;
 mod shutdown;

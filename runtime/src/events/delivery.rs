@@ -1,0 +1,239 @@
+//! Delivering outbox events to the webhook: at least once, each event signed, retried
+//! with exponential backoff, given up on (and kept) after `RATES_WEBHOOK_MAX_ATTEMPTS`.
+//!
+//! A deliverer claims due events with a short lease (`FOR UPDATE SKIP LOCKED`, then
+//! `next_attempt_at` moved a minute ahead) and posts them outside any transaction, so
+//! several processes deliver side by side and a slow receiver holds no database lock.
+//! A process killed after posting and before recording it leaves the lease to expire:
+//! the receiver gets the event again, with the same `Rates-Event-Id`.
+//!
+//! Every post carries `Rates-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+//! "<t>.<body>" with RATES_WEBHOOK_SECRET>`: a receiver recomputes it and refuses an old
+//! `t`, so a captured event cannot be replayed later.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use sqlx::{PgPool, Row};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::settings::WebhookSettings;
+use crate::error::{DbContext, Result};
+use crate::metrics::Metrics;
+
+/// How long a claimed event is kept from other deliverers while one posts it.
+const LEASE: Duration = Duration::from_secs(60);
+/// How long one post may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events claimed at once.
+const BATCH: i64 = 16;
+/// How often an idle deliverer looks for due events.
+const POLL: Duration = Duration::from_secs(1);
+
+/// The signature header of `body` sent at `timestamp` (unix seconds).
+pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// The wait before attempt `attempt + 1` after `attempt` failed ones: 1 s doubling, at
+/// most 10 minutes.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs((1u64 << attempt.saturating_sub(1).min(10)).min(600))
+}
+
+/// Delivers the outbox to one webhook.
+#[derive(Clone)]
+pub struct Deliverer {
+    pool: PgPool,
+    client: reqwest::Client,
+    settings: WebhookSettings,
+    metrics: Metrics,
+}
+
+impl Deliverer {
+    pub fn new(pool: PgPool, settings: WebhookSettings, metrics: Metrics) -> Deliverer {
+        let client = reqwest::Client::builder()
+            .timeout(POST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client with a timeout builds");
+        Deliverer {
+            pool,
+            client,
+            settings,
+            metrics,
+        }
+    }
+
+    /// Delivers until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::info!(webhook = %self.settings, "delivering batch outcome events");
+        loop {
+            let delivered = match self.deliver_due().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not deliver batch events; trying again shortly");
+                    0
+                }
+            };
+            self.observe().await;
+            if delivered == 0 {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(POLL) => {}
+                }
+            } else if shutdown.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    /// Claims the due events, posts each, records the outcomes. Returns how many were
+    /// claimed.
+    pub async fn deliver_due(&self) -> Result<usize> {
+        let claimed = sqlx::query(
+            "UPDATE batch_events SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+             WHERE id IN (
+                 SELECT id FROM batch_events
+                 WHERE delivered_at IS NULL AND given_up_at IS NULL
+                   AND next_attempt_at <= clock_timestamp()
+                 ORDER BY next_attempt_at, id
+                 LIMIT $1
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING id, status, body::text AS body, attempts",
+        )
+        .bind(BATCH)
+        .bind(LEASE.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+        .db("claiming batch events")?;
+        for row in &claimed {
+            let id: Uuid = row.get("id");
+            let status: String = row.get("status");
+            let body: String = row.get("body");
+            let attempts = row.get::<i32, _>("attempts") as u32 + 1;
+            match self.post(id, &status, body).await {
+                Ok(()) => {
+                    sqlx::query(
+                        "UPDATE batch_events SET delivered_at = clock_timestamp(), attempts = $2,
+                                last_error = NULL
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(attempts as i32)
+                    .execute(&self.pool)
+                    .await
+                    .db("recording a delivered event")?;
+                    self.metrics
+                        .increment_counter("rates_events_delivered_total", &[], 1);
+                }
+                Err(error) => {
+                    let give_up = attempts >= self.settings.max_attempts;
+                    sqlx::query(
+                        "UPDATE batch_events SET attempts = $2, last_error = $3,
+                                next_attempt_at = clock_timestamp() + make_interval(secs => $4),
+                                given_up_at = CASE WHEN $5 THEN clock_timestamp() END
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(attempts as i32)
+                    .bind(&error)
+                    .bind(backoff(attempts).as_secs_f64())
+                    .bind(give_up)
+                    .execute(&self.pool)
+                    .await
+                    .db("recording a failed delivery")?;
+                    if give_up {
+                        self.metrics
+                            .increment_counter("rates_events_given_up_total", &[], 1);
+                        tracing::error!(event_id = %id, attempts, error, "gave up delivering a batch event; it is kept in batch_events");
+                    } else {
+                        tracing::warn!(event_id = %id, attempts, error, "batch event delivery failed; it will be retried");
+                    }
+                }
+            }
+        }
+        Ok(claimed.len())
+    }
+
+    async fn post(&self, id: Uuid, status: &str, body: String) -> std::result::Result<(), String> {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let signature = signature(&self.settings.secret, timestamp, body.as_bytes());
+        let response = self
+            .client
+            .post(&self.settings.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("Rates-Event-Id", id.to_string())
+            .header("Rates-Event-Type", format!("batch.{status}"))
+            .header("Rates-Signature", signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("posting: {}", without_url(&e)))?;
+        let code = response.status();
+        if code.is_success() {
+            Ok(())
+        } else {
+            Err(format!("the webhook answered {code}"))
+        }
+    }
+
+    /// Publishes the age of the oldest undelivered event.
+    async fn observe(&self) {
+        let oldest: std::result::Result<f64, _> = sqlx::query_scalar(
+            "SELECT coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
+             FROM batch_events WHERE delivered_at IS NULL AND given_up_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok(oldest) = oldest {
+            self.metrics
+                .set_gauge("rates_events_oldest_undelivered_seconds", &[], oldest);
+        }
+    }
+}
+
+/// A reqwest error's text without its URL (which may carry credentials).
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "the webhook");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_hmac_sha256_of_timestamp_dot_body() {
+        // Computed independently, with OpenSSL:
+        // echo -n '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 'secret-key-0123456789'
+        assert_eq!(
+            signature("secret-key-0123456789", 1_700_000_000, br#"{"a":1}"#),
+            "t=1700000000,v1=95a94f8e9919abdf552708a6c1d5604116ad2a78af755c3113cf47afa01d92f2"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_to_ten_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(5), Duration::from_secs(16));
+        assert_eq!(backoff(30), Duration::from_secs(600));
+    }
+}

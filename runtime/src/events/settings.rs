@@ -1,0 +1,124 @@
+//! Where batch outcome events are delivered (part of [`crate::config::Config`]).
+
+use rates_contract::settings as s;
+
+use crate::env::Env;
+use crate::error::{Error, Result};
+
+/// The webhook, when one is configured.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `RATES_WEBHOOK_URL`.
+    pub url: String,
+    /// `RATES_WEBHOOK_SECRET`: the HMAC key; never logged.
+    pub secret: String,
+    /// `RATES_WEBHOOK_MAX_ATTEMPTS`.
+    pub max_attempts: u32,
+}
+
+impl std::fmt::Display for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (secret not shown)", self.url)
+    }
+}
+
+/// The webhook settings, or None without `RATES_WEBHOOK_URL`.
+pub(crate) fn from_env(env: &Env<'_>) -> Result<Option<WebhookSettings>> {
+    let max_attempts = env.positive(s::RATES_WEBHOOK_MAX_ATTEMPTS)?;
+    let Some(url) = env.get(s::RATES_WEBHOOK_URL) else {
+        if env.get(s::RATES_WEBHOOK_SECRET).is_some() {
+            return Err(Error::config(
+                s::RATES_WEBHOOK_SECRET.name,
+                "is set but RATES_WEBHOOK_URL is not: there is no webhook to sign for",
+            ));
+        }
+        return Ok(None);
+    };
+    let url = url.trim().to_string();
+    let parsed = reqwest::Url::parse(&url).map_err(|e| {
+        Error::config(
+            s::RATES_WEBHOOK_URL.name,
+            format!("`{url}` is not a URL: {e}"),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(Error::config(
+            s::RATES_WEBHOOK_URL.name,
+            format!("`{url}` is not an http:// or https:// URL with a host"),
+        ));
+    }
+    let secret = env.get(s::RATES_WEBHOOK_SECRET).ok_or_else(|| {
+        Error::config(
+            s::RATES_WEBHOOK_SECRET.name,
+            "is required with RATES_WEBHOOK_URL: receivers check every event's signature",
+        )
+    })?;
+    // The secret is the receiver's only proof: short ones can be guessed offline from
+    // one signed event.
+    if secret.len() < 16 {
+        return Err(Error::config(
+            s::RATES_WEBHOOK_SECRET.name,
+            "must be at least 16 characters (use 32 random bytes, e.g. `openssl rand -hex 32`)",
+        ));
+    }
+    Ok(Some(WebhookSettings {
+        url,
+        secret,
+        max_attempts,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Option<WebhookSettings>> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = |name: &str| map.get(name).cloned();
+        from_env(&Env(&lookup))
+    }
+
+    #[test]
+    fn a_webhook_needs_a_url_with_a_host_and_a_real_secret() {
+        assert!(load(&[]).unwrap().is_none());
+        let ok = load(&[
+            ("RATES_WEBHOOK_URL", "https://hooks.example.com/rates"),
+            ("RATES_WEBHOOK_SECRET", "0123456789abcdef0123"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(ok.max_attempts, 10);
+        assert!(!ok.to_string().contains("0123456789abcdef"));
+        for (vars, variable) in [
+            (
+                &[("RATES_WEBHOOK_URL", "https://h.example.com/x")][..],
+                "RATES_WEBHOOK_SECRET",
+            ),
+            (
+                &[("RATES_WEBHOOK_SECRET", "0123456789abcdef0123")][..],
+                "RATES_WEBHOOK_SECRET",
+            ),
+            (
+                &[
+                    ("RATES_WEBHOOK_URL", "ftp://h/x"),
+                    ("RATES_WEBHOOK_SECRET", "0123456789abcdef0123"),
+                ][..],
+                "RATES_WEBHOOK_URL",
+            ),
+            (
+                &[
+                    ("RATES_WEBHOOK_URL", "https://h.example.com/x"),
+                    ("RATES_WEBHOOK_SECRET", "short"),
+                ][..],
+                "RATES_WEBHOOK_SECRET",
+            ),
+        ] {
+            let err = load(vars).unwrap_err();
+            assert!(err.to_string().contains(variable), "{vars:?}: {err}");
+        }
+    }
+}
