@@ -277,7 +277,14 @@ pub const RATES_WEBHOOK_SECRET: Setting = setting(
 pub const RATES_WEBHOOK_MAX_ATTEMPTS: Setting = setting(
     "RATES_WEBHOOK_MAX_ATTEMPTS",
     Value("10"),
-    "delivery attempts of one event (backing off from 1 s to 10 min) before it is kept as given up",
+    "delivery attempts of one event, to the webhook and the SNS topic (backing off from 1 s to 10 min), before it is kept as given up",
+);
+
+/// The SNS topic batch outcome events are published to.
+pub const RATES_EVENTS_TOPIC_ARN: Setting = setting(
+    "RATES_EVENTS_TOPIC_ARN",
+    Unset,
+    "an SNS topic every final batch outcome is published to (message attributes status and type); none when unset",
 );
 
 /// Every setting, in the order docs/runtime.md lists them.
@@ -317,6 +324,7 @@ pub const ALL: &[Setting] = &[
     RATES_WEBHOOK_URL,
     RATES_WEBHOOK_SECRET,
     RATES_WEBHOOK_MAX_ATTEMPTS,
+    RATES_EVENTS_TOPIC_ARN,
 ];
 
 /// The setting named `name`, if the runtime reads one.

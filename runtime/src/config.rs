@@ -50,8 +50,8 @@ pub struct Config {
     pub batch: crate::batch::BatchSettings,
     /// Where EMF metrics go and their namespace and dimensions.
     pub emf: EmfSettings,
-    /// The webhook batch outcome events go to, if any.
-    pub webhook: Option<crate::events::settings::WebhookSettings>,
+    /// Where batch outcome events go (webhook, SNS topic), if anywhere.
+    pub events: crate::events::settings::EventSettings,
 }
 
 impl Config {
@@ -81,7 +81,7 @@ impl Config {
             rate_limit_burst: env.positive(s::RATES_RATE_LIMIT_BURST)?,
             batch: crate::batch::BatchSettings::from_env(&env)?,
             emf: EmfSettings::from_env(&env)?,
-            webhook: crate::events::settings::from_env(&env)?,
+            events: crate::events::settings::from_env(&env)?,
         };
         tracing_subscriber::EnvFilter::try_new(&config.log).map_err(|e| {
             Error::config(s::RATES_LOG.name, format!("not a valid log filter: {e}"))

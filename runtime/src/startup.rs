@@ -77,10 +77,10 @@ impl App {
         tokio::spawn(state.auth.clone().watch(state.shutdown.clone()));
         // Every process delivers outcome events: the api always runs, so delivery goes on
         // while the workers are scaled to zero.
-        if let Some(webhook) = &state.config.webhook {
+        if state.config.events.enabled() {
             let deliverer = crate::events::delivery::Deliverer::new(
                 state.db.primary.clone(),
-                webhook.clone(),
+                state.config.events.clone(),
                 state.metrics.clone(),
             );
             tokio::spawn(deliverer.run(state.shutdown.clone()));

@@ -1,5 +1,7 @@
-//! Delivering outbox events to the webhook: at least once, each event signed, retried
-//! with exponential backoff, given up on (and kept) after `RATES_WEBHOOK_MAX_ATTEMPTS`.
+//! Delivering outbox events to the webhook and the SNS topic: at least once, webhook
+//! posts signed, retried with exponential backoff, given up on (and kept) after
+//! `RATES_WEBHOOK_MAX_ATTEMPTS`. An event counts as delivered once every configured
+//! destination took it (a retry may repeat it to one that already had it).
 //!
 //! A deliverer claims due events with a short lease (`FOR UPDATE SKIP LOCKED`, then
 //! `next_attempt_at` moved a minute ahead) and posts them outside any transaction, so
@@ -19,7 +21,7 @@ use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::settings::WebhookSettings;
+use super::settings::EventSettings;
 use crate::error::{DbContext, Result};
 use crate::metrics::Metrics;
 
@@ -51,17 +53,18 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_secs((1u64 << attempt.saturating_sub(1).min(10)).min(600))
 }
 
-/// Delivers the outbox to one webhook.
+/// Delivers the outbox to the configured destinations.
 #[derive(Clone)]
 pub struct Deliverer {
     pool: PgPool,
     client: reqwest::Client,
-    settings: WebhookSettings,
+    settings: EventSettings,
     metrics: Metrics,
+    sns: Option<aws_sdk_sns::Client>,
 }
 
 impl Deliverer {
-    pub fn new(pool: PgPool, settings: WebhookSettings, metrics: Metrics) -> Deliverer {
+    pub fn new(pool: PgPool, settings: EventSettings, metrics: Metrics) -> Deliverer {
         let client = reqwest::Client::builder()
             .timeout(POST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -72,12 +75,23 @@ impl Deliverer {
             client,
             settings,
             metrics,
+            sns: None,
         }
     }
 
     /// Delivers until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(webhook = %self.settings, "delivering batch outcome events");
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        if self.settings.topic_arn.is_some() {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            self.sns = Some(aws_sdk_sns::Client::new(&sdk));
+        }
+        tracing::info!(
+            webhook = self.settings.webhook.as_ref().map(|w| w.to_string()),
+            topic = self.settings.topic_arn.as_deref(),
+            "delivering batch outcome events"
+        );
         loop {
             let delivered = match self.deliver_due().await {
                 Ok(n) => n,
@@ -122,7 +136,7 @@ impl Deliverer {
             let status: String = row.get("status");
             let body: String = row.get("body");
             let attempts = row.get::<i32, _>("attempts") as u32 + 1;
-            match self.post(id, &status, body).await {
+            match self.send(id, &status, body).await {
                 Ok(()) => {
                     sqlx::query(
                         "UPDATE batch_events SET delivered_at = clock_timestamp(), attempts = $2,
@@ -166,15 +180,64 @@ impl Deliverer {
         Ok(claimed.len())
     }
 
+    /// Sends one event to every destination; the first failure is the attempt's error.
+    async fn send(&self, id: Uuid, status: &str, body: String) -> std::result::Result<(), String> {
+        if let (Some(sns), Some(topic)) = (&self.sns, &self.settings.topic_arn) {
+            self.publish(sns, topic, id, status, &body).await?;
+        }
+        if self.settings.webhook.is_some() {
+            self.post(id, status, body).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes to the topic, with `status` and `type` as message attributes so
+    /// subscriptions can filter (e.g. only `rejected`).
+    async fn publish(
+        &self,
+        sns: &aws_sdk_sns::Client,
+        topic: &str,
+        id: Uuid,
+        status: &str,
+        body: &str,
+    ) -> std::result::Result<(), String> {
+        use aws_sdk_sns::types::MessageAttributeValue;
+        let attribute = |value: String| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| format!("building a message attribute: {e}"))
+        };
+        sns.publish()
+            .topic_arn(topic)
+            .message(body)
+            .message_attributes("status", attribute(status.to_string())?)
+            .message_attributes("type", attribute(format!("batch.{status}"))?)
+            .message_attributes("event_id", attribute(id.to_string())?)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "publishing to SNS: {}",
+                    aws_sdk_sns::error::DisplayErrorContext(&e)
+                )
+            })?;
+        Ok(())
+    }
+
     async fn post(&self, id: Uuid, status: &str, body: String) -> std::result::Result<(), String> {
+        let Some(webhook) = &self.settings.webhook else {
+            return Ok(());
+        };
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let signature = signature(&self.settings.secret, timestamp, body.as_bytes());
+        let signature = signature(&webhook.secret, timestamp, body.as_bytes());
         let response = self
             .client
-            .post(&self.settings.url)
+            .post(&webhook.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("Rates-Event-Id", id.to_string())
             .header("Rates-Event-Type", format!("batch.{status}"))

@@ -298,3 +298,112 @@ fn listening(child: &mut std::process::Child) -> String {
     std::thread::spawn(move || for _ in lines {});
     addr
 }
+
+/// Outcome events published to an SNS topic (moto), received through a subscribed
+/// queue with raw delivery: the body is the event, and `status`/`type` are message
+/// attributes subscribers can filter on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_are_published_to_the_topic_with_filterable_attributes() {
+    let moto =
+        tokio::task::spawn_blocking(|| pgrig::moto::MotoServer::start().expect("moto_server"))
+            .await
+            .unwrap();
+    for (k, v) in moto.env() {
+        // Each test runs in its own process (nextest); the app reads these.
+        std::env::set_var(k, v);
+    }
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name("rates-test-batch-events")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name("rejections")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    // A subscriber of rejections only, as the docs' example.
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .attributes("FilterPolicy", r#"{"status": ["rejected"]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let db = fresh_batch_database().await;
+    let app = spawn_on(&db, &[("RATES_EVENTS_TOPIC_ARN", &topic)], true).await;
+    let committed = app.ingest_csv(&csv_batch(0, 3)).await;
+    let rejected = app
+        .ingest_csv("orig_code,dest_code,day,price\nCNSHA,ZZZZZ,2016-01-01,5\n")
+        .await;
+    assert_eq!(committed["status"], "committed");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let message = loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .message_attribute_names("All")
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if let Some(m) = received.messages.and_then(|m| m.into_iter().next()) {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no event reached the subscribed queue"
+        );
+    };
+    let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+    assert_eq!(
+        body["batch_id"], rejected["id"],
+        "only the rejection passes the filter"
+    );
+    assert_eq!(body["errors"][0]["value"], "ZZZZZ");
+    let attributes = message.message_attributes.unwrap();
+    assert_eq!(attributes["status"].string_value(), Some("rejected"));
+    assert_eq!(attributes["type"].string_value(), Some("batch.rejected"));
+    // Both events were published and are recorded as delivered (the mark follows the
+    // publish).
+    loop {
+        let delivered: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM batch_events WHERE delivered_at IS NOT NULL")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        if delivered == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{delivered} of 2 events marked delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
