@@ -195,8 +195,13 @@ def guess_arn(text, actions):
         return ARN_OF_TYPE[m.group(1)].format(r=REGION, a=ACCOUNT), "type"
     last = re.split(r"[.\[]", text)[-1].lower() if text else ""
     tail = text.lower().rsplit(".", 2)[-2:] if "." in text else [text.lower()]
+    # The attribute's own name first (`module.queue.events_topic_arn` holds a topic),
+    # then the module's or resource's name.
     for word, rtype in ARN_OF_WORD:
-        if any(word in t for t in tail) or word in last:
+        if word in last:
+            return ARN_OF_TYPE[rtype].format(r=REGION, a=ACCOUNT), "name"
+    for word, rtype in ARN_OF_WORD:
+        if any(word in t for t in tail):
             return ARN_OF_TYPE[rtype].format(r=REGION, a=ACCOUNT), "name"
     first = next((a for a in actions if isinstance(a, str)), "")
     if not first:

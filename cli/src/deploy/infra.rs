@@ -64,7 +64,7 @@ pub async fn objects(
     // Key names are the runtime's settings (rates-contract); the worker's KEDA
     // ScaledObject reads the queue URL too (`queueURLFromEnv: RATES_SQS_QUEUE_URL`).
     // Only what the runtime reads: the pods get every key as an environment variable.
-    let data = BTreeMap::from([
+    let mut data = BTreeMap::from([
         (
             rs::RATES_SQS_QUEUE_URL.name.to_string(),
             outputs.string("queue_url")?,
@@ -74,6 +74,10 @@ pub async fn objects(
             outputs.string("batch_bucket")?,
         ),
     ]);
+    // Roots rendered before the events topic existed have no such output.
+    if let Some(topic) = outputs.optional("batch_events_topic_arn") {
+        data.insert(rs::RATES_EVENTS_TOPIC_ARN.name.to_string(), topic);
+    }
     let secret_arn = outputs.string("database_secret_arn")?;
     let (admin_user, admin_password) = master_credentials(aws, &secret_arn).await?;
     let admin_token = admin_token(aws, &outputs.string("admin_token_secret_arn")?).await?;

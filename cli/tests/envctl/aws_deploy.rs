@@ -218,6 +218,10 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
         "https://sqs.eu-west-1.amazonaws.com/123456789012/rates-staging-batches"
     );
     assert_eq!(
+        infra["data"]["RATES_EVENTS_TOPIC_ARN"],
+        "arn:aws:sns:eu-west-1:123456789012:rates-staging-batches-events"
+    );
+    assert_eq!(
         infra["metadata"]["labels"]["envctl.io/environment"],
         "staging"
     );

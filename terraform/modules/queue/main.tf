@@ -71,3 +71,13 @@ resource "aws_sqs_queue_policy" "this" {
   queue_url = aws_sqs_queue.this.id
   policy    = data.aws_iam_policy_document.this.json
 }
+
+# Batch outcome events (RATES_EVENTS_TOPIC_ARN): the runtime publishes one message per
+# batch that reaches a final status, with `status` and `type` message attributes that
+# subscriptions filter on. Encrypted with the environment's key; subscribers in other
+# accounts need a grant on it (docs/batches.md).
+resource "aws_sns_topic" "events" {
+  name              = "${var.name}-events"
+  kms_master_key_id = var.kms_key_arn
+  tags              = var.tags
+}

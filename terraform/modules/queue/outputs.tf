@@ -22,3 +22,8 @@ output "dlq_arn" {
   description = "ARN of the dead-letter queue."
   value       = aws_sqs_queue.dlq.arn
 }
+
+output "events_topic_arn" {
+  description = "SNS topic of batch outcome events."
+  value       = aws_sns_topic.events.arn
+}

@@ -246,6 +246,7 @@ impl World {
             "admin_token_secret_arn": { "sensitive": false, "type": "string", "value": admin_token_secret_arn },
             "queue_url": { "sensitive": false, "type": "string", "value": format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}-batches") },
             "queue_name": { "sensitive": false, "type": "string", "value": format!("{name}-batches") },
+            "batch_events_topic_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}-batches-events") },
             "dlq_name": { "sensitive": false, "type": "string", "value": format!("{name}-batches-dlq") },
             "batch_bucket": { "sensitive": false, "type": "string", "value": format!("{name}-batches-{ACCOUNT}") },
             "runtime_role_arn": { "sensitive": false, "type": "string", "value": format!("arn:aws:iam::{ACCOUNT}:role/{name}-runtime") },
