@@ -398,3 +398,170 @@ fn gc_says_what_it_assumes_without_a_token_and_deletes_nothing_when_github_fails
     assert!(stand.terraform_calls().is_empty());
     gh.assert_no_violations();
 }
+
+/// The stand-in refuses what GitHub would refuse, by the operation's definition: so the
+/// tests above passing means envctl's requests are ones GitHub accepts.
+#[test]
+fn the_github_stand_in_refuses_requests_that_break_the_description() {
+    let gh = github();
+    gh.set_pull(8, true);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("{}/repos/example-org/rates", gh.url());
+    let token = format!("Bearer {}", crate::support::github_api::TOKEN);
+    let send =
+        |method: reqwest::Method, url: String, body: Option<serde_json::Value>, auth: bool| {
+            let mut req = client.request(method, url).header("User-Agent", "test");
+            if auth {
+                req = req.header("Authorization", &token);
+            }
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            rt.block_on(async { req.send().await.unwrap().status().as_u16() })
+        };
+    use reqwest::Method;
+    let comments = format!("{base}/issues/8/comments");
+    let cases = [
+        // (what, status)
+        (
+            "the body's required field missing",
+            send(
+                Method::POST,
+                comments.clone(),
+                Some(serde_json::json!({ "text": "x" })),
+                true,
+            ),
+            422,
+        ),
+        (
+            "a field of the wrong type",
+            send(
+                Method::POST,
+                comments.clone(),
+                Some(serde_json::json!({ "body": 5 })),
+                true,
+            ),
+            422,
+        ),
+        (
+            "no body at all",
+            send(Method::POST, comments.clone(), None, true),
+            422,
+        ),
+        (
+            "a path parameter of the wrong type",
+            send(Method::GET, format!("{base}/pulls/eight"), None, true),
+            422,
+        ),
+        (
+            "an unknown query parameter",
+            send(Method::GET, format!("{comments}?sort=asc"), None, true),
+            422,
+        ),
+        (
+            "a method the path does not have",
+            send(Method::DELETE, format!("{base}/pulls/8"), None, true),
+            404,
+        ),
+        (
+            "a path GitHub does not have",
+            send(Method::GET, format!("{base}/pull/8"), None, true),
+            404,
+        ),
+        (
+            "no token",
+            send(Method::GET, format!("{base}/pulls/8"), None, false),
+            401,
+        ),
+    ];
+    for (what, got, want) in cases {
+        assert_eq!(got, want, "{what}");
+    }
+    assert_eq!(gh.violations().len(), 8, "{:#?}", gh.violations());
+    // And the good requests pass.
+    assert_eq!(
+        send(Method::GET, format!("{base}/pulls/8"), None, true),
+        200
+    );
+    assert_eq!(
+        send(
+            Method::POST,
+            comments.clone(),
+            Some(serde_json::json!({ "body": "hi" })),
+            true
+        ),
+        201
+    );
+    assert_eq!(
+        send(
+            Method::GET,
+            format!("{comments}?per_page=100&page=1"),
+            None,
+            true
+        ),
+        200
+    );
+    assert_eq!(gh.violations().len(), 8);
+    assert_eq!(gh.comment_bodies(8), ["hi"]);
+}
+
+#[test]
+fn the_review_profiles_lifetime_keys_are_checked_naming_file_line_and_key() {
+    let stand = Stand::new();
+    let path = stand.w.root().join("environments/review.yaml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let line_of = |text: &str, key: &str| {
+        text.lines()
+            .position(|l| l.trim_start().starts_with(key))
+            .unwrap()
+            + 1
+    };
+    for (from, to, key, says) in [
+        (
+            "max_lifetime: 14d",
+            "max_lifetime: 45d",
+            "review.max_lifetime",
+            "allowed: 1h to 30d",
+        ),
+        (
+            "max_lifetime: 14d",
+            "max_lifetime: a fortnight",
+            "review.max_lifetime",
+            "not a duration",
+        ),
+        (
+            "warn_before: 24h",
+            "warn_before: 20d",
+            "review.warn_before",
+            "shorter than review.max_lifetime",
+        ),
+        (
+            "warn_before: 24h",
+            "warn_ahead: 24h",
+            "review.warn_ahead",
+            "unknown field",
+        ),
+    ] {
+        assert!(original.contains(from));
+        let text = original.replace(from, to);
+        std::fs::write(&path, &text).unwrap();
+        let line = line_of(&text, to.split(':').next().unwrap());
+        stand
+            .envctl()
+            .args(["profile", "show", "review"])
+            .fails()
+            .says(&format!("review.yaml:{line}: `{key}`"))
+            .says(says);
+    }
+    // Only the review profile may have the section.
+    std::fs::write(&path, &original).unwrap();
+    let dev = stand.w.root().join("environments/dev.yaml");
+    let text = std::fs::read_to_string(&dev).unwrap() + "\nreview:\n  max_lifetime: 3d\n";
+    std::fs::write(&dev, text).unwrap();
+    stand
+        .envctl()
+        .args(["profile", "show", "dev"])
+        .fails()
+        .says("`review:` only applies to review stacks");
+}
