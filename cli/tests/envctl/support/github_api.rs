@@ -212,7 +212,7 @@ async fn handle(
 ) -> Response {
     let spec = openapi::get();
     let path = uri.path().to_string();
-    let query: Vec<(String, String)> = uri.query().map(|q| url_pairs(q)).unwrap_or_default();
+    let query: Vec<(String, String)> = uri.query().map(url_pairs).unwrap_or_default();
     let mut s = store.lock().unwrap();
     let record = |s: &mut Store, op: &str, status: StatusCode, violation: Option<String>| {
         if let Some(v) = violation {
