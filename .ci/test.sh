@@ -13,6 +13,7 @@ log() { printf '\n==> %s\n' "$*"; }
 need_apt=()
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql postgresql-contrib)
 command -v psql >/dev/null || need_apt+=(postgresql-client)
+command -v npm >/dev/null || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]} (apt-get)"
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -27,6 +28,16 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s .ci/requirements.txt "$VENV/.requirem
   cp .ci/requirements.txt "$VENV/.requirements"
 fi
 export PATH="$VENV/bin:$PATH"
+
+# npm packages the tests read (GitHub's REST API description for the GitHub API
+# stand-in), pinned by .ci/npm/package-lock.json; reinstalled when the lock changes.
+NPM_DIR=$ROOT/.ci/npm
+if ! cmp -s "$NPM_DIR/package-lock.json" "$NPM_DIR/node_modules/.package-lock.copy"; then
+  log "installing npm packages into $NPM_DIR/node_modules"
+  npm ci --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error
+  cp "$NPM_DIR/package-lock.json" "$NPM_DIR/node_modules/.package-lock.copy"
+fi
+export ENVCTL_GITHUB_OPENAPI=$NPM_DIR/node_modules/@octokit/openapi/generated/api.github.com.json
 export BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
 
 log "cargo fmt --check"

@@ -243,11 +243,41 @@ pub enum ReviewCommand {
     Down(ReviewDownArgs),
     /// List every review stack found in the cloud, with age, expiry and status.
     List,
-    /// Tear down review stacks past their expiry, or whose pull request is closed.
+    /// Tear down review stacks of closed pull requests, past their maximum lifetime, or expired.
     #[command(
-        after_help = "gc fails safe: if any listing call fails, or a review stack's record does not\nread back, it deletes nothing and exits non-zero. Without --open-prs only expiry counts.\n\nExamples:\n  envctl review gc --dry-run\n  envctl --yes review gc --open-prs 12,15"
+        after_help = "gc fails safe: if any listing call fails, or a review stack's record does not\nread back, it deletes nothing and exits non-zero.\n\nA stack whose pull request is open is never torn down before its maximum lifetime\n(review.max_lifetime), even past its expiry; the report lists it as kept. The states\ncome from --open-prs, else from the GitHub API (GITHUB_TOKEN, GITHUB_REPOSITORY or\n--repo; a failed lookup deletes nothing); with neither, gc says it assumes no pull\nrequest is open and only expiry and the maximum count.\n\nExamples:\n  envctl review gc --dry-run\n  GITHUB_TOKEN=... envctl --yes review gc --repo example-org/rates\n  envctl --yes review gc --open-prs 12,15"
     )]
     Gc(ReviewGcArgs),
+    /// Move a review stack's expiry later, up to the review profile's maximum lifetime.
+    #[command(
+        after_help = "From the current expiry (or from now, if it has passed). No extension passes\nthe stack's creation plus review.max_lifetime (environments/review.yaml); past it\nthe command fails naming the maximum. Only the record changes, nothing is redeployed.\nOn GitHub, the `review-extend` label on a pull request runs this with --by 2d.\n\nExamples:\n  envctl review extend --pr 42 --by 2d\n  envctl --output json review extend --pr 42 --by 12h"
+    )]
+    Extend(ReviewExtendArgs),
+    /// Comment on the pull requests whose review stack expires soon (once per expiry).
+    #[command(
+        after_help = "Warns review.warn_before (environments/review.yaml, default 24h) before each\nstack's expiry, on its pull request, unless the pull request is closed. Each comment\nstarts with a hidden marker naming the stack and its expiry, so re-runs find it and\npost nothing new; an extension gives a new expiry and, in time, a new warning.\nNeeds GITHUB_TOKEN (pull-requests: write) and GITHUB_REPOSITORY or --repo.\n\nExamples:\n  envctl review warn --dry-run --repo example-org/rates\n  GITHUB_TOKEN=... envctl review warn"
+    )]
+    Warn(ReviewWarnArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReviewExtendArgs {
+    /// The pull request number.
+    #[arg(long)]
+    pub pr: u64,
+    /// How much later the stack expires, e.g. 12h, 2d.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub by: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReviewWarnArgs {
+    /// Report which pull requests would be warned without commenting.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The GitHub repository, OWNER/NAME (default: $GITHUB_REPOSITORY).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -288,8 +318,12 @@ pub struct ReviewGcArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// The pull requests still open (comma-separated); stacks of any other PR are removed too.
+    /// Default: each stack's pull request state from the GitHub API when GITHUB_TOKEN is set.
     #[arg(long, value_delimiter = ',')]
     pub open_prs: Option<Vec<u64>>,
+    /// The GitHub repository, OWNER/NAME (default: $GITHUB_REPOSITORY).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
     #[command(flatten)]
     pub terraform: TerraformArgs,
 }

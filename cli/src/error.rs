@@ -78,6 +78,16 @@ pub enum Error {
     #[diagnostic(code(envctl::aws))]
     Aws { operation: String, message: String },
 
+    /// A GitHub REST API call (review stacks: pull request states and comments) failed.
+    #[error("GitHub {operation}: {message}")]
+    #[diagnostic(code(envctl::github))]
+    GitHub {
+        operation: String,
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+
     #[error("Kubernetes {operation}: {message}")]
     #[diagnostic(code(envctl::kubernetes))]
     Kubernetes {

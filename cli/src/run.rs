@@ -73,6 +73,8 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         Command::Review(ReviewCommand::Down(args)) => commands::review::down(&ctx, &args),
         Command::Review(ReviewCommand::List) => commands::review::list(&ctx),
         Command::Review(ReviewCommand::Gc(args)) => commands::review::gc(&ctx, &args),
+        Command::Review(ReviewCommand::Extend(args)) => commands::review::extend(&ctx, &args),
+        Command::Review(ReviewCommand::Warn(args)) => commands::review::warn(&ctx, &args),
         Command::Completions(_) => unreachable!("handled before the context is built"),
     }
 }

@@ -1,4 +1,4 @@
-//! `envctl review`: per-pull-request review stacks (up, down, list, gc).
+//! `envctl review`: per-pull-request review stacks (up, down, list, gc, extend, warn).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
-use crate::cli::{ReviewDownArgs, ReviewGcArgs, ReviewUpArgs};
+use crate::cli::{ReviewDownArgs, ReviewExtendArgs, ReviewGcArgs, ReviewUpArgs, ReviewWarnArgs};
 use crate::context::Context;
 use crate::deploy::UpOptions;
 use crate::review::cloud::ReviewCloud;
 use crate::review::comment::{comment, CommentInput};
-use crate::review::lifecycle::{self, GcRequest, UpRequest};
+use crate::review::lifecycle::{self, GcRequest, UpRequest, WarnRequest};
 use crate::review::record::timestamp;
 use crate::review::{clock, Marker};
 use crate::Result;
@@ -182,19 +182,24 @@ pub fn gc(ctx: &Context, args: &ReviewGcArgs) -> Result<ExitCode> {
         &GcRequest {
             dry_run: args.dry_run,
             open_prs: args.open_prs.clone(),
+            repo: args.repo.clone(),
             terraform: args.terraform.terraform.clone(),
         },
     )?;
     let mut text = String::new();
-    let _ =
-        writeln!(
+    let _ = writeln!(
         text,
-        "review gc at {}: {} review stack(s) listed, {} past their expiry or with a closed PR{}.",
+        "review gc at {}: {} review stack(s) listed, {} to tear down{}.",
         timestamp(report.now),
         report.listed,
         report.selected.len(),
-        if report.dry_run { " (dry run: nothing was torn down)" } else { "" }
+        if report.dry_run {
+            " (dry run: nothing was torn down)"
+        } else {
+            ""
+        }
     );
+    let _ = writeln!(text, "pull request states: {}", report.pr_states.note);
     for d in &report.selected {
         let reasons: Vec<String> = d.reasons.iter().map(ToString::to_string).collect();
         let r = &d.marker.record;
@@ -215,6 +220,17 @@ pub fn gc(ctx: &Context, args: &ReviewGcArgs) -> Result<ExitCode> {
             reasons.join(", ")
         );
     }
+    for k in &report.kept_open {
+        let r = &k.marker.record;
+        let _ = writeln!(
+            text,
+            "  PR {:<6} {:<32} expired at {}: kept, its pull request is open (goes at its maximum lifetime, {}, unless closed first)",
+            r.pr,
+            r.environment,
+            timestamp(r.expires_at),
+            timestamp(k.until)
+        );
+    }
     for s in &report.skipped {
         let _ = writeln!(text, "skipped PR {} ({}): {}", s.pr, s.environment, s.why);
     }
@@ -233,6 +249,75 @@ pub fn gc(ctx: &Context, args: &ReviewGcArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+pub fn extend(ctx: &Context, args: &ReviewExtendArgs) -> Result<ExitCode> {
+    let outcome = lifecycle::extend(ctx, args.pr, args.by)?;
+    let r = &outcome.record;
+    ctx.ui.result(
+        &format!(
+            "Review stack {} of PR {} now expires at {} (was {}); it can live until {} at most.\n",
+            r.environment,
+            r.pr,
+            timestamp(r.expires_at),
+            timestamp(outcome.previous_expires_at),
+            timestamp(outcome.maximum)
+        ),
+        &json!({
+            "event": "result",
+            "command": "review extend",
+            "pr": r.pr,
+            "environment": r.environment,
+            "expires_at": r.expires_at,
+            "previous_expires_at": outcome.previous_expires_at,
+            "maximum": outcome.maximum,
+        }),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn warn(ctx: &Context, args: &ReviewWarnArgs) -> Result<ExitCode> {
+    let report = lifecycle::warn(
+        ctx,
+        &WarnRequest {
+            dry_run: args.dry_run,
+            repo: args.repo.clone(),
+        },
+    )?;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "review warn at {}: {} review stack(s) listed, {} expiring within {} ({}){}.",
+        timestamp(report.now),
+        report.listed,
+        report.entries.len(),
+        report.warn_before,
+        report.repository,
+        if report.dry_run {
+            "; dry run: nothing was posted"
+        } else {
+            ""
+        }
+    );
+    for e in &report.entries {
+        let _ = writeln!(
+            text,
+            "  PR {:<6} {:<32} expires {}: {}{}",
+            e.pr,
+            e.environment,
+            timestamp(e.expires_at),
+            e.outcome,
+            e.comment_url
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default()
+        );
+    }
+    ctx.ui.result(
+        &text,
+        &json!({ "event": "result", "command": "review warn", "warn": report }),
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list_entry(m: &Marker, now: DateTime<Utc>) -> serde_json::Value {

@@ -5,6 +5,7 @@
 mod document;
 mod loader;
 mod name;
+mod review;
 mod settings;
 mod validate;
 mod values;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use document::{display_path, Node, NodeKind, Origin, PathSegment};
 pub use name::{EnvironmentName, MAX_LEN as MAX_NAME_LEN};
+pub use review::{ReviewSettings, Span};
 pub use settings::*;
 pub use values::{
     AccountId, Cidr, Cpu, DbInstanceClass, ImageRepository, ImageTag, InstanceType,
@@ -47,6 +49,9 @@ pub struct Profile {
     pub alarms: AlarmSettings,
     /// Tags put on every AWS resource (envctl adds Environment, Project and ManagedBy).
     pub tags: BTreeMap<String, String>,
+    /// Review stacks' lifetime limits and warning (the review profile only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewSettings>,
     /// The profile files merged into this one, root of the `extends:` chain first.
     #[serde(skip)]
     pub sources: Vec<PathBuf>,
@@ -72,6 +77,8 @@ struct ProfileBody {
     alarms: AlarmSettings,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    #[serde(default)]
+    review: Option<ReviewSettings>,
 }
 
 impl Profile {
@@ -198,6 +205,7 @@ impl Profile {
             observability: body.observability,
             alarms: body.alarms,
             tags: body.tags,
+            review: body.review,
             sources,
         }
     }

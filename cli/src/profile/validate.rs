@@ -220,6 +220,39 @@ fn ingress(c: &mut Checker, p: &Profile) {
 }
 
 /// Every cross-key problem of `p`, in file order of the sections.
+/// `review:`: a lifetime that a stack can outlive its deploy in, capped like `--ttl`
+/// (a month), and a warning that comes before the expiry, not before the creation.
+fn review(c: &mut Checker, p: &Profile) {
+    let Some(r) = &p.review else { return };
+    c.require(
+        p.name.as_str() == "review",
+        "review",
+        format!(
+            "`review:` only applies to review stacks; {} is not the review profile",
+            p.name
+        ),
+        "move it to environments/review.yaml",
+    );
+    let hour = super::Span::hours(1);
+    let month = super::Span::hours(30 * 24);
+    c.require(
+        r.max_lifetime >= hour && r.max_lifetime <= month,
+        "review.max_lifetime",
+        format!("{} is out of range", r.max_lifetime),
+        "allowed: 1h to 30d",
+    );
+    c.require(
+        r.warn_before >= super::Span(std::time::Duration::from_secs(60))
+            && r.warn_before < r.max_lifetime,
+        "review.warn_before",
+        format!(
+            "{} must be at least 1m and shorter than review.max_lifetime ({})",
+            r.warn_before, r.max_lifetime
+        ),
+        "e.g. 24h",
+    );
+}
+
 pub(super) fn check(p: &Profile) -> Vec<Problem> {
     let mut c = Checker {
         problems: Vec::new(),
@@ -549,6 +582,7 @@ pub(super) fn check(p: &Profile) -> Vec<Problem> {
         "allowed: at least 1048576 (1 MiB)",
     );
     ingress(&mut c, p);
+    review(&mut c, p);
 
     // observability
     let o = &p.observability;

@@ -63,4 +63,9 @@ impl ReviewCloud {
     pub fn delete(&self, pr: PrNumber) -> Result<()> {
         self.runtime.block_on(self.store.delete(pr))
     }
+
+    /// Runs other async work (the GitHub calls) on the same runtime.
+    pub fn block_on<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.runtime.block_on(work)
+    }
 }

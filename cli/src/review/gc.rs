@@ -1,14 +1,17 @@
-//! Which review stacks `review gc` tears down, and why: past their expiry, or (given
-//! the open pull requests) belonging to a closed one. Pure: decided from a complete,
-//! consistent listing only.
+//! Which review stacks `review gc` tears down, and why: past the review profile's
+//! maximum lifetime; of a closed pull request; past their expiry when the pull request's
+//! state is unknown. A stack whose pull request is open is kept (and the report says so)
+//! until its maximum lifetime. Pure: decided from a complete, consistent listing only.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::expiry;
 use super::marker::{Listing, Marker};
 use super::record::timestamp;
+use crate::profile::ReviewSettings;
 use crate::{Error, Result};
 
 /// Why a review stack is to be torn down.
@@ -19,6 +22,8 @@ pub enum Reason {
     Expired { expires_at: DateTime<Utc> },
     /// Its pull request is not among the open ones.
     PrClosed,
+    /// It has lived the review profile's maximum lifetime (open pull request or not).
+    PastMaximum { maximum: DateTime<Utc> },
 }
 
 impl std::fmt::Display for Reason {
@@ -26,6 +31,11 @@ impl std::fmt::Display for Reason {
         match self {
             Reason::Expired { expires_at } => write!(f, "expired at {}", timestamp(*expires_at)),
             Reason::PrClosed => f.write_str("pull request closed"),
+            Reason::PastMaximum { maximum } => write!(
+                f,
+                "past its maximum lifetime (review.max_lifetime) at {}",
+                timestamp(*maximum)
+            ),
         }
     }
 }
@@ -37,13 +47,29 @@ pub struct Doomed {
     pub reasons: Vec<Reason>,
 }
 
+/// An expired stack left alone because its pull request is open.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptOpen {
+    pub marker: Marker,
+    /// When it will go anyway (its maximum lifetime), unless the pull request closes first.
+    pub until: DateTime<Utc>,
+}
+
+/// What gc decided: the stacks to tear down, and the expired ones kept for an open PR.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub doomed: Vec<Doomed>,
+    pub kept_open: Vec<KeptOpen>,
+}
+
 /// Picks the stacks to tear down. Refuses (an error, so nothing is deleted) when the
 /// listing had any inconsistency: a half-understood listing must not drive deletions.
 pub fn select(
     listing: &Listing,
     now: DateTime<Utc>,
     open_prs: Option<&BTreeSet<u64>>,
-) -> Result<Vec<Doomed>> {
+    settings: &ReviewSettings,
+) -> Result<Selection> {
     if !listing.problems.is_empty() {
         return Err(Error::Refused {
             message: format!(
@@ -56,33 +82,46 @@ pub fn select(
             ),
         });
     }
-    Ok(listing
-        .markers
-        .iter()
-        .filter_map(|marker| {
-            let reasons = reasons(marker, now, open_prs);
-            (!reasons.is_empty()).then(|| Doomed {
+    let mut selection = Selection::default();
+    for marker in &listing.markers {
+        let reasons = reasons(marker, now, open_prs, settings);
+        if !reasons.is_empty() {
+            selection.doomed.push(Doomed {
                 marker: marker.clone(),
                 reasons,
-            })
-        })
-        .collect())
+            });
+        } else if marker.record.is_expired(now) {
+            selection.kept_open.push(KeptOpen {
+                marker: marker.clone(),
+                until: expiry::maximum(&marker.record, settings),
+            });
+        }
+    }
+    Ok(selection)
 }
 
-/// Why `marker`'s stack should go (empty: it stays).
+/// Why `marker`'s stack should go (empty: it stays). `open_prs` is `None` when the pull
+/// requests' states are unknown: then the expiry alone decides.
 pub fn reasons(
     marker: &Marker,
     now: DateTime<Utc>,
     open_prs: Option<&BTreeSet<u64>>,
+    settings: &ReviewSettings,
 ) -> Vec<Reason> {
+    let pr_open = open_prs.map(|open| open.contains(&marker.record.pr.get()));
     let mut reasons = Vec::new();
-    if marker.record.is_expired(now) {
+    // An open pull request keeps its stack past the expiry, but not past the maximum.
+    if marker.record.is_expired(now) && pr_open != Some(true) {
         reasons.push(Reason::Expired {
             expires_at: marker.record.expires_at,
         });
     }
-    if open_prs.is_some_and(|open| !open.contains(&marker.record.pr.get())) {
+    if pr_open == Some(false) {
         reasons.push(Reason::PrClosed);
+    }
+    let maximum = expiry::maximum(&marker.record, settings);
+    if now >= maximum {
+        reasons.push(Reason::PastMaximum { maximum });
     }
     reasons
 }
@@ -95,6 +134,21 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn settings() -> ReviewSettings {
+        ReviewSettings {
+            max_lifetime: crate::profile::Span::hours(10 * 24),
+            warn_before: crate::profile::Span::hours(24),
+        }
+    }
+
+    fn select(
+        listing: &Listing,
+        now: DateTime<Utc>,
+        open: Option<&BTreeSet<u64>>,
+    ) -> Result<Vec<Doomed>> {
+        super::select(listing, now, open, &settings()).map(|s| s.doomed)
     }
 
     fn marker(pr: u64, expires: &str) -> Marker {
@@ -150,6 +204,42 @@ mod tests {
         assert_eq!(prs, [1, 3]);
         assert_eq!(doomed[0].reasons.len(), 2, "expired and closed");
         assert_eq!(doomed[1].reasons, [Reason::PrClosed]);
+    }
+
+    #[test]
+    fn an_open_prs_stack_stays_past_its_expiry_until_the_maximum() {
+        let open = BTreeSet::from([1, 2]);
+        let all = super::select(
+            &listing(),
+            t("2030-01-03T00:00:00Z"),
+            Some(&open),
+            &settings(),
+        )
+        .unwrap();
+        let prs: Vec<u64> = all
+            .doomed
+            .iter()
+            .map(|d| d.marker.record.pr.get())
+            .collect();
+        assert_eq!(prs, [3], "only the closed PR's stack goes");
+        assert_eq!(all.kept_open.len(), 1);
+        assert_eq!(all.kept_open[0].marker.record.pr.get(), 1);
+        assert_eq!(all.kept_open[0].until, t("2030-01-11T00:00:00Z"));
+
+        // Created 2030-01-01 with a 10-day maximum: gone at 2030-01-11 however open.
+        let doomed = select(&listing(), t("2030-01-11T00:00:00Z"), Some(&open)).unwrap();
+        let prs: Vec<u64> = doomed.iter().map(|d| d.marker.record.pr.get()).collect();
+        assert_eq!(prs, [1, 2, 3]);
+        assert_eq!(
+            doomed[0].reasons,
+            [Reason::PastMaximum {
+                maximum: t("2030-01-11T00:00:00Z")
+            }]
+        );
+        assert!(select(&listing(), t("2030-01-10T23:59:59Z"), Some(&open))
+            .unwrap()
+            .iter()
+            .all(|d| d.marker.record.pr.get() == 3));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The review stack lifecycle: `up` records the stack (marker first) then deploys;
-//! `down` marks it deleting, tears it down, and removes the marker last; `gc` does the
-//! same for every stack past its expiry or with a closed pull request.
+//! `down` marks it deleting, tears it down, and removes the marker last; `extend` moves
+//! the expiry (never past the maximum lifetime); `warn` comments on pull requests whose
+//! stack expires soon; `gc` tears down every stack of a closed pull request, past its
+//! maximum lifetime, or expired while its pull request's state is unknown.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -11,14 +13,16 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::cloud::ReviewCloud;
-use super::gc::{self, Doomed};
+use super::expiry;
+use super::gc::{self, Doomed, KeptOpen};
+use super::github::{GitHub, GitHubConfig};
 use super::marker::Marker;
 use super::name::{PrNumber, ReviewName};
 use super::record::{tag_value, timestamp, ReviewRecord, Status};
 use crate::cli::GlobalArgs;
 use crate::context::Context;
 use crate::deploy::{self, DownOptions, DownReport, ImageContractCheck, UpOptions, UpReport};
-use crate::profile::{EnvironmentName, Profile, Target};
+use crate::profile::{EnvironmentName, Profile, ReviewSettings, Target};
 use crate::ui::Ui;
 use crate::{Error, Result};
 
@@ -68,7 +72,18 @@ pub struct TeardownOutcome {
 pub struct GcRequest {
     pub dry_run: bool,
     pub open_prs: Option<Vec<u64>>,
+    /// `OWNER/NAME` for the GitHub API (default: `$GITHUB_REPOSITORY`).
+    pub repo: Option<String>,
     pub terraform: Option<PathBuf>,
+}
+
+/// Where gc's knowledge of the pull requests' states came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrStates {
+    /// `github` (asked the API per stack), `open-prs` (the flag), or `unknown`.
+    pub source: &'static str,
+    /// What that means for the decisions, in words (printed in the report).
+    pub note: String,
 }
 
 /// What `review gc` found and did.
@@ -78,8 +93,12 @@ pub struct GcReport {
     pub dry_run: bool,
     /// Review stacks listed.
     pub listed: usize,
-    /// Stacks past their expiry or with a closed PR, with the reasons.
+    pub pr_states: PrStates,
+    /// Stacks of closed PRs, past the maximum lifetime, or expired with an unknown PR
+    /// state, with the reasons.
     pub selected: Vec<Doomed>,
+    /// Expired stacks kept because their pull request is open, with when they go anyway.
+    pub kept_open: Vec<KeptOpen>,
     pub torn_down: Vec<TeardownOutcome>,
     /// Selected but left alone, with why (gone meanwhile, refreshed since the listing).
     pub skipped: Vec<Skipped>,
@@ -151,6 +170,40 @@ pub fn up(ctx: &Context, req: &UpRequest) -> Result<UpOutcome> {
         );
     }
     let previous = existing.as_ref().map(|m| &m.record);
+    let settings = settings(&template);
+    let created_at = previous.map_or(now, |r| r.created_at);
+    // A push never shortens an extension, and nothing passes the maximum lifetime.
+    let capped = expiry::capped_expiry(created_at, &settings, now, req.ttl);
+    let expires_at = match capped {
+        Some(at) => previous.map_or(at, |r| {
+            r.expires_at.min(expiry::maximum(r, &settings)).max(at)
+        }),
+        None => {
+            let max =
+                created_at + TimeDelta::from_std(settings.max_lifetime.0).unwrap_or(TimeDelta::MAX);
+            return Err(Error::Refused {
+                message: format!(
+                    "review stack {name} of PR {pr} reached its maximum lifetime ({}, review.max_lifetime in environments/review.yaml) at {}; it is not redeployed",
+                    settings.max_lifetime,
+                    timestamp(max)
+                ),
+                help: Some(format!(
+                    "tear it down (`envctl review down --pr {pr}`, or wait for the hourly `review gc`); the next `review up` then starts a new stack"
+                )),
+            });
+        }
+    };
+    if expires_at < now + TimeDelta::from_std(req.ttl).expect("ttl is bounded by MAX_TTL") {
+        ctx.ui.event(
+            "review_expiry_capped",
+            &format!(
+                "expiry capped at {}: review stacks live at most {} (review.max_lifetime)",
+                timestamp(expires_at),
+                settings.max_lifetime
+            ),
+            json!({ "expires_at": expires_at, "max_lifetime": settings.max_lifetime }),
+        );
+    }
     let mut record = ReviewRecord {
         pr,
         environment: name.clone(),
@@ -163,8 +216,8 @@ pub fn up(ctx: &Context, req: &UpRequest) -> Result<UpOutcome> {
             .clone()
             .or_else(|| previous.map(|r| r.owner.clone()))
             .unwrap_or_else(default_owner),
-        created_at: previous.map_or(now, |r| r.created_at),
-        expires_at: now + TimeDelta::from_std(req.ttl).expect("ttl is bounded by MAX_TTL"),
+        created_at,
+        expires_at,
         status: Status::Deploying,
         last_error: None,
     };
@@ -250,14 +303,61 @@ pub fn gc(ctx: &Context, req: &GcRequest) -> Result<GcReport> {
     };
     let now = now()?;
     let template = template(ctx)?;
+    let settings = settings(&template);
+    let github = match (&open, GitHubConfig::from_env(req.repo.as_deref())?) {
+        (None, Some(config)) => Some(GitHub::new(config)?),
+        _ => None,
+    };
     let cloud = ReviewCloud::connect(ctx, &template)?;
     let listing = cloud.list()?;
-    let selected = gc::select(&listing, now, open.as_ref())?;
+    // Fail safe like the listing: any failed state lookup means nothing is deleted.
+    let (open, pr_states) = match (open, &github) {
+        (Some(open), _) => (
+            Some(open),
+            PrStates {
+                source: "open-prs",
+                note: "pull requests not in --open-prs are taken as closed".into(),
+            },
+        ),
+        (None, Some(github)) => {
+            let mut open = BTreeSet::new();
+            for marker in &listing.markers {
+                let pr = marker.record.pr;
+                if cloud.block_on(github.pull_state(pr))?.open {
+                    open.insert(pr.get());
+                }
+            }
+            (
+                Some(open),
+                PrStates {
+                    source: "github",
+                    note: format!(
+                        "pull request states from the GitHub API ({})",
+                        github.config().repository()
+                    ),
+                },
+            )
+        }
+        (None, None) => (
+            None,
+            PrStates {
+                source: "unknown",
+                note: format!(
+                    "no {} and no --open-prs: pull request states unknown; assuming none is open, so stacks go at their expiry",
+                    super::github::TOKEN_ENV
+                ),
+            },
+        ),
+    };
+    let selection = gc::select(&listing, now, open.as_ref(), &settings)?;
+    let selected = selection.doomed;
     let mut report = GcReport {
         now,
         dry_run: req.dry_run,
         listed: listing.markers.len(),
+        pr_states,
         selected: selected.clone(),
+        kept_open: selection.kept_open,
         torn_down: vec![],
         skipped: vec![],
         failed: vec![],
@@ -284,7 +384,7 @@ pub fn gc(ctx: &Context, req: &GcRequest) -> Result<GcReport> {
                 continue;
             }
         };
-        if gc::reasons(&current, now, open.as_ref()).is_empty() {
+        if gc::reasons(&current, now, open.as_ref(), &settings).is_empty() {
             report.skipped.push(skipped(
                 record,
                 &format!(
@@ -414,6 +514,172 @@ fn instance(template: &Profile, record: &ReviewRecord) -> Result<Profile> {
         .clone()
         .instance(name, tags)
         .with_pull_request_host(record.pr))
+}
+
+/// The review profile's lifetime settings (defaults when it has no `review:` section).
+pub fn settings(template: &Profile) -> ReviewSettings {
+    template.review.clone().unwrap_or_default()
+}
+
+/// What `review extend` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtendOutcome {
+    pub record: ReviewRecord,
+    pub previous_expires_at: DateTime<Utc>,
+    /// The stack's hard maximum: no extension passes it.
+    pub maximum: DateTime<Utc>,
+}
+
+/// `review extend`: moves PR `pr`'s expiry `by` later (from now if already expired),
+/// refused past the maximum lifetime. Only the marker changes; nothing is redeployed.
+pub fn extend(ctx: &Context, pr: u64, by: Duration) -> Result<ExtendOutcome> {
+    let pr = PrNumber::new(pr)?;
+    let now = now()?;
+    let template = template(ctx)?;
+    let settings = settings(&template);
+    let cloud = ReviewCloud::connect(ctx, &template)?;
+    let Some(marker) = cloud.get(pr)? else {
+        return Err(Error::InvalidArgument {
+            what: "--pr".into(),
+            value: pr.to_string(),
+            message: "has no review stack to extend (see `envctl review list`)".into(),
+        });
+    };
+    if marker.record.status == Status::Deleting {
+        return Err(Error::Refused {
+            message: format!(
+                "review stack {} of PR {pr} is being torn down; it cannot be extended",
+                marker.record.environment
+            ),
+            help: Some(format!(
+                "run `envctl review up --pr {pr}` for a new stack once it is gone"
+            )),
+        });
+    }
+    let expires_at = expiry::extended(&marker.record, &settings, now, by)?;
+    let mut record = marker.record.clone();
+    record.expires_at = expires_at;
+    let step = ctx.ui.step(format!(
+        "extending review stack {} (PR {pr})",
+        record.environment
+    ));
+    if let Err(err) = cloud.put(&record) {
+        step.fail(&err.to_string());
+        return Err(err);
+    }
+    step.done(&format!("expires at {}", timestamp(expires_at)));
+    Ok(ExtendOutcome {
+        maximum: expiry::maximum(&record, &settings),
+        previous_expires_at: marker.record.expires_at,
+        record,
+    })
+}
+
+/// What `review warn` is asked to do.
+#[derive(Debug, Clone)]
+pub struct WarnRequest {
+    pub dry_run: bool,
+    pub repo: Option<String>,
+}
+
+/// One stack `review warn` looked at closely (in its warning window).
+#[derive(Debug, Clone, Serialize)]
+pub struct WarnEntry {
+    pub pr: PrNumber,
+    pub environment: String,
+    pub expires_at: DateTime<Utc>,
+    /// `posted`, `would post` (dry run), `already warned`, `pull request closed`.
+    pub outcome: &'static str,
+    /// The warning comment's URL, when there is one.
+    pub comment_url: Option<String>,
+}
+
+/// What `review warn` found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct WarnReport {
+    pub now: DateTime<Utc>,
+    pub dry_run: bool,
+    pub repository: String,
+    pub warn_before: crate::profile::Span,
+    pub listed: usize,
+    pub entries: Vec<WarnEntry>,
+}
+
+/// `review warn`: comments once on the pull request of every stack that expires within
+/// `review.warn_before`, unless the pull request is closed. A comment that carries the
+/// stack's and expiry's hidden marker counts as the warning already given.
+pub fn warn(ctx: &Context, req: &WarnRequest) -> Result<WarnReport> {
+    let now = now()?;
+    let template = template(ctx)?;
+    let settings = settings(&template);
+    let config = GitHubConfig::from_env(req.repo.as_deref())?.ok_or_else(|| Error::Prerequisite {
+        message: format!(
+            "review warn comments on pull requests and needs a GitHub token in {}",
+            super::github::TOKEN_ENV
+        ),
+        help: Some(
+            "in a workflow: `env: GITHUB_TOKEN: ${{ github.token }}` with `permissions: pull-requests: write`"
+                .into(),
+        ),
+    })?;
+    let github = GitHub::new(config)?;
+    let cloud = ReviewCloud::connect(ctx, &template)?;
+    let listing = cloud.list()?;
+    let mut report = WarnReport {
+        now,
+        dry_run: req.dry_run,
+        repository: github.config().repository(),
+        warn_before: settings.warn_before,
+        listed: listing.markers.len(),
+        entries: vec![],
+    };
+    for marker in &listing.markers {
+        let record = &marker.record;
+        if record.status == Status::Deleting || !expiry::due_for_warning(record, &settings, now) {
+            continue;
+        }
+        let entry = |outcome, comment_url| WarnEntry {
+            pr: record.pr,
+            environment: record.environment.to_string(),
+            expires_at: record.expires_at,
+            outcome,
+            comment_url,
+        };
+        if !cloud.block_on(github.pull_state(record.pr))?.open {
+            report.entries.push(entry("pull request closed", None));
+            continue;
+        }
+        let tag = expiry::warning_marker(record);
+        let comments = cloud.block_on(github.comments(record.pr))?;
+        if let Some(c) = comments
+            .iter()
+            .find(|c| c.body.as_deref().is_some_and(|b| b.contains(&tag)))
+        {
+            report
+                .entries
+                .push(entry("already warned", Some(c.html_url.clone())));
+            continue;
+        }
+        if req.dry_run {
+            report.entries.push(entry("would post", None));
+            continue;
+        }
+        let body = expiry::warning_comment(record, &settings, now);
+        let posted = cloud.block_on(github.create_comment(record.pr, &body))?;
+        ctx.ui.event(
+            "review_expiry_warning",
+            &format!(
+                "warned PR {} that {} expires at {}: {}",
+                record.pr,
+                record.environment,
+                timestamp(record.expires_at),
+                posted.html_url
+            ),
+            json!({ "pr": record.pr, "environment": record.environment, "comment_url": posted.html_url }),
+        );
+        report.entries.push(entry("posted", Some(posted.html_url)));
+    }
+    Ok(report)
 }
 
 fn check_ttl(ttl: Duration) -> Result<()> {

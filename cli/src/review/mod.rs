@@ -1,10 +1,13 @@
 //! Per-pull-request review stacks: their names, their cloud-side record (a tagged
-//! CloudFormation marker stack per PR), listing, expiry and garbage collection.
+//! CloudFormation marker stack per PR), listing, expiry (warnings, extensions, a hard
+//! maximum) and garbage collection.
 
 pub mod clock;
 pub mod cloud;
 pub mod comment;
+pub mod expiry;
 pub mod gc;
+pub mod github;
 pub mod lifecycle;
 pub mod marker;
 pub mod name;

@@ -18,6 +18,7 @@ mod render_edge;
 mod render_errors;
 mod render_snapshots;
 mod render_validation;
+mod review_expiry;
 mod review_gc;
 mod review_help;
 mod review_lifecycle;

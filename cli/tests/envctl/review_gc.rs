@@ -1,5 +1,5 @@
 //! `envctl review list` and `envctl review gc` against the moto server: listing from the
-//! cloud side (all pages), expiry and closed PRs honoured, and gc failing safe — nothing
+//! cloud side (all pages), expiry and closed PRs honoured (open ones kept), and gc failing safe — nothing
 //! deleted — when a listing call fails or a marker does not read back.
 
 use crate::support::review::{FailingProxy, Stand};
@@ -116,13 +116,10 @@ fn gc_dry_run_reports_expired_and_closed_stacks_and_touches_nothing() {
             )
         })
         .collect();
-    assert_eq!(
-        selected,
-        [
-            (1, vec!["expired".to_string()]),
-            (3, vec!["pr-closed".to_string()])
-        ]
-    );
+    // PR 1 expired, but its pull request is open: kept until its maximum lifetime.
+    assert_eq!(selected, [(3, vec!["pr-closed".to_string()])]);
+    assert_eq!(gc["kept_open"][0]["marker"]["pr"], 1);
+    assert_eq!(gc["pr_states"]["source"], "open-prs");
     assert!(gc["torn_down"].as_array().unwrap().is_empty());
     assert_eq!(stand.stacks(), before, "a dry run changes nothing");
     assert!(
@@ -130,7 +127,8 @@ fn gc_dry_run_reports_expired_and_closed_stacks_and_touches_nothing() {
         "a dry run runs no terraform"
     );
 
-    // Without --open-prs, only expiry counts; before PR 1's expiry, nothing is due.
+    // Without --open-prs (and no GitHub token), only expiry counts; before PR 1's expiry,
+    // nothing is due.
     stand
         .envctl()
         .env("ENVCTL_NOW", "2030-06-03T23:59:59Z")
@@ -138,7 +136,7 @@ fn gc_dry_run_reports_expired_and_closed_stacks_and_touches_nothing() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "3 review stack(s) listed, 0 past their expiry",
+            "3 review stack(s) listed, 0 to tear down",
         ));
     stand
         .envctl()

@@ -24,4 +24,6 @@ fn review_help() {
     insta::assert_snapshot!("review_down", help(&["review", "down"]));
     insta::assert_snapshot!("review_list", help(&["review", "list"]));
     insta::assert_snapshot!("review_gc", help(&["review", "gc"]));
+    insta::assert_snapshot!("review_extend", help(&["review", "extend"]));
+    insta::assert_snapshot!("review_warn", help(&["review", "warn"]));
 }

@@ -130,7 +130,7 @@ fn up_records_and_deploys_rerun_extends_down_removes_everything() {
         .args(["--yes", "review", "gc"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("0 past their expiry"));
+        .stdout(predicate::str::contains("0 to tear down"));
     assert!(stand.marker(42).is_some());
 
     // Down: everything of the environment goes, the marker last.

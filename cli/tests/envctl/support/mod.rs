@@ -1,11 +1,13 @@
 //! What envctl's tests share: the test driver (the real envctl binary, run to an expected
 //! outcome, its JSON event stream parsed), the AWS world (a copy of the project in a temp
-//! dir, the moto server: real AWS APIs through the real SDK clients) and the two stand-ins
+//! dir, the moto server: real AWS APIs through the real SDK clients) and the stand-ins
 //! the tests are allowed — the terraform stand-in (support/terraform/terraform-standin,
-//! replaying realistic plan JSON) and the in-test Kubernetes API (support/kube_api.rs) —
-//! plus what the local (`local`) and review-stack (`review`) tests add on top.
+//! replaying realistic plan JSON), the in-test Kubernetes API (support/kube_api.rs) and,
+//! for review stacks, the GitHub REST API built from GitHub's OpenAPI description
+//! (support/github_api.rs) — plus what the local (`local`) and review-stack (`review`) tests add on top.
 
 mod driver;
+pub(crate) mod github_api;
 pub(crate) mod kube_api;
 pub(crate) mod local;
 pub(crate) mod review;

@@ -2,7 +2,8 @@
 //! copy, the moto server with the real SDK, the terraform stand-in and the in-test
 //! Kubernetes API stand-in): the real envctl binary for review commands, markers seeded
 //! through envctl's own store, and a small HTTP proxy that makes chosen AWS calls fail
-//! (to prove `review gc` fails safe).
+//! (to prove `review gc` fails safe); review commands can talk to the GitHub API stand-in
+//! (`envctl_github`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,6 +15,7 @@ use aws_sdk_cloudformation::types::Tag;
 use chrono::{DateTime, Utc};
 use envctl::review::{MarkerStore, PrNumber, ReviewName, ReviewRecord, Status};
 
+use super::github_api::GitHubApi;
 use super::{Envctl, World};
 
 /// The review tests' world.
@@ -38,6 +40,15 @@ impl Stand {
     pub(crate) fn envctl_via(&self, endpoint: &str) -> Envctl {
         let mut cmd = self.envctl();
         cmd.env("AWS_ENDPOINT_URL", endpoint);
+        cmd
+    }
+
+    /// The same, with the GitHub API stand-in `github` as its GitHub (token, URL, repository).
+    pub(crate) fn envctl_github(&self, github: &GitHubApi) -> Envctl {
+        let mut cmd = self.envctl();
+        for (k, v) in github.env() {
+            cmd.env(k, v);
+        }
         cmd
     }
 
