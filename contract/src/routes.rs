@@ -54,6 +54,20 @@ pub const BATCHES: Route = route(
 );
 /// One batch's status.
 pub const BATCH: Route = route("/batches/{id}", &["GET"], false, "one batch's status");
+/// Batch outcome events (the outbox), newest first.
+pub const EVENTS: Route = route(
+    "/events",
+    &["GET"],
+    false,
+    "batch outcome events and their delivery state",
+);
+/// Deliver a (given up) event again.
+pub const EVENT_REDELIVER: Route = route(
+    "/events/{id}/redeliver",
+    &["POST"],
+    false,
+    "deliver an event again",
+);
 /// Liveness, with the contract version.
 pub const HEALTHZ: Route = route(
     "/healthz",
@@ -75,7 +89,17 @@ pub const OPENAPI: Route = route("/openapi.json", &["GET"], false, "the OpenAPI 
 
 /// Every route `rates serve` answers.
 pub const ALL: &[Route] = &[
-    RATES, RATES_NULL, PRICES, BATCHES, BATCH, HEALTHZ, READYZ, METRICS, OPENAPI,
+    RATES,
+    RATES_NULL,
+    PRICES,
+    BATCHES,
+    BATCH,
+    EVENTS,
+    EVENT_REDELIVER,
+    HEALTHZ,
+    READYZ,
+    METRICS,
+    OPENAPI,
 ];
 
 /// The path of one batch's status document.

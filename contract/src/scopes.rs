@@ -7,9 +7,9 @@
 pub enum Scope {
     /// `GET /rates`, `GET /rates_null` (unless the environment makes reads public).
     RatesRead,
-    /// `GET /batches`, `GET /batches/{id}`.
+    /// `GET /batches`, `GET /batches/{id}`, `GET /events`.
     BatchesRead,
-    /// `POST /batches`.
+    /// `POST /batches`, `POST /events/{id}/redeliver`.
     BatchesWrite,
     /// `POST /prices`.
     PricesWrite,
@@ -52,11 +52,13 @@ impl std::fmt::Display for Scope {
 /// The scope `method` on the route `path` (a template from [`crate::routes`]) needs; None
 /// for routes anyone may call (probes, the OpenAPI document) and unknown routes.
 pub fn required(path: &str, method: &str) -> Option<Scope> {
-    use crate::routes::{BATCH, BATCHES, PRICES, RATES, RATES_NULL};
+    use crate::routes::{BATCH, BATCHES, EVENTS, EVENT_REDELIVER, PRICES, RATES, RATES_NULL};
     match (path, method) {
         (p, "GET" | "HEAD") if p == RATES.path || p == RATES_NULL.path => Some(Scope::RatesRead),
-        (p, "GET" | "HEAD") if p == BATCHES.path || p == BATCH.path => Some(Scope::BatchesRead),
-        (p, "POST") if p == BATCHES.path => Some(Scope::BatchesWrite),
+        (p, "GET" | "HEAD") if p == BATCHES.path || p == BATCH.path || p == EVENTS.path => {
+            Some(Scope::BatchesRead)
+        }
+        (p, "POST") if p == BATCHES.path || p == EVENT_REDELIVER.path => Some(Scope::BatchesWrite),
         (p, "POST") if p == PRICES.path => Some(Scope::PricesWrite),
         _ => None,
     }

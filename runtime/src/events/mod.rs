@@ -4,4 +4,5 @@
 
 pub mod delivery;
 pub mod outbox;
+pub mod record;
 pub mod settings;

@@ -30,7 +30,7 @@ pub(super) fn routes() -> Router<AppState> {
 /// The OpenAPI paths and schemas of the batch routes.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(create_batch, get_batch, list_batches),
+    paths(create_batch, get_batch, list_batches, super::events::list_events, super::events::redeliver_event),
     components(schemas(
         BatchAccepted,
         BatchView,
@@ -39,6 +39,9 @@ pub(super) fn routes() -> Router<AppState> {
         crate::batch::record::Source,
         crate::batch::price_row::RowError,
         BatchList,
+        super::events::EventList,
+        crate::events::record::EventView,
+        crate::events::record::DeliveryState,
     )),
     tags((name = "batches", description = "Upload price batches and follow them to commit"))
 )]

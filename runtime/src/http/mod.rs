@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod batches;
+pub mod events;
 pub mod health;
 pub mod layers;
 pub mod openapi;
@@ -26,7 +27,8 @@ pub fn router(state: AppState) -> Router {
         .merge(rates::routes())
         .merge(prices::routes())
         .merge(openapi::routes())
-        .merge(batches::routes());
+        .merge(batches::routes())
+        .merge(events::routes());
     with_http_layers(routes, state)
 }
 

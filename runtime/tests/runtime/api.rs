@@ -298,7 +298,7 @@ async fn the_served_openapi_document_matches_the_repository_copy() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 6, "operations that touch the database");
+    assert_eq!(checked, 8, "operations that touch the database");
 }
 
 /// Checks that an answer is the runtime's JSON error (`{"error": {"code", "message",

@@ -407,3 +407,71 @@ async fn outcomes_are_published_to_the_topic_with_filterable_attributes() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An event whose delivery failed every allowed attempt is kept as given up, listed by
+/// `GET /events?state=given_up`, and delivered again on `POST /events/{id}/redeliver`
+/// with the same id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_up_events_are_listed_and_redelivered_on_request() {
+    let (receiver, addr) = Receiver::start(1).await;
+    let db = fresh_batch_database().await;
+    let hook = format!("http://{addr}/hook");
+    let app = spawn_on(
+        &db,
+        &[
+            ("RATES_WEBHOOK_URL", &hook),
+            ("RATES_WEBHOOK_SECRET", SECRET),
+            ("RATES_WEBHOOK_MAX_ATTEMPTS", "1"),
+        ],
+        true,
+    )
+    .await;
+    app.ingest_csv(&csv_batch(0, 2)).await;
+    receiver.wait_for(1, Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let given_up = loop {
+        let (status, list) = app.get_json("/events?state=given_up").await;
+        assert_eq!(status, 200, "{list}");
+        if let Some(event) = list["events"].as_array().unwrap().first() {
+            break event.clone();
+        }
+        assert!(Instant::now() < deadline, "the event was not given up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(given_up["attempts"], 1);
+    assert!(
+        given_up["last_error"].as_str().unwrap().contains("500"),
+        "{given_up}"
+    );
+    let (_, pending) = app.get_json("/events?state=pending").await;
+    assert_eq!(pending["events"].as_array().unwrap().len(), 0);
+
+    let id = given_up["id"].as_str().unwrap();
+    let response = app
+        .client
+        .post(app.url(&format!("/events/{id}/redeliver")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let got = receiver.wait_for(2, Duration::from_secs(30)).await;
+    assert_eq!(got[1].0, id, "redelivered with the same event id");
+    loop {
+        let (_, delivered) = app.get_json("/events?state=delivered").await;
+        if delivered["events"].as_array().unwrap().len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not marked delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (path, code) in [("/events?state=lost", 400), ("/events?limit=0", 400)] {
+        assert_eq!(app.get_json(path).await.0, code, "{path}");
+    }
+    let unknown = app
+        .client
+        .post(app.url("/events/0190b2a4-0000-7000-8000-000000000000/redeliver"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
