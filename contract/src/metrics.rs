@@ -71,6 +71,8 @@ pub enum Emitter {
     BatchCommitted,
     /// A worker, each time it samples the queue (every 15 seconds).
     QueueSample,
+    /// The outbox's deliverer (every process that delivers events).
+    Outbox,
 }
 
 const fn metric(
@@ -167,6 +169,21 @@ pub const OLDEST_QUEUED_AGE: Metric = metric(
 );
 
 /// Every metric the runtime emits.
+/// Age of the oldest batch outcome event not yet delivered (0 when none waits).
+pub const OLDEST_UNDELIVERED_EVENT_AGE: Metric = metric(
+    "OldestUndeliveredEventAge",
+    Unit::Seconds,
+    Emitter::Outbox,
+    "seconds the oldest undelivered batch outcome event has waited, sampled every minute by each deliverer",
+);
+/// Events given up on after their delivery attempts.
+pub const EVENTS_GIVEN_UP: Metric = metric(
+    "EventsGivenUp",
+    Unit::Count,
+    Emitter::Outbox,
+    "1 per batch outcome event given up after RATES_WEBHOOK_MAX_ATTEMPTS failed deliveries",
+);
+
 pub const ALL: &[Metric] = &[
     API_REQUESTS,
     API_5XX_ERRORS,
@@ -179,6 +196,8 @@ pub const ALL: &[Metric] = &[
     ROWS_PER_SECOND,
     QUEUE_DEPTH,
     OLDEST_QUEUED_AGE,
+    OLDEST_UNDELIVERED_EVENT_AGE,
+    EVENTS_GIVEN_UP,
 ];
 
 /// The metric named `name`, if the runtime emits one.

@@ -82,6 +82,7 @@ impl App {
                 state.db.primary.clone(),
                 state.config.events.clone(),
                 state.metrics.clone(),
+                state.emf().clone(),
             );
             tokio::spawn(deliverer.run(state.shutdown.clone()));
         }

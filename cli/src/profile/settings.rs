@@ -357,6 +357,8 @@ pub struct AlarmSettings {
     pub api_5xx_percent: f64,
     pub api_p99_latency_ms: f64,
     pub oldest_batch_age_seconds: u32,
+    /// `events-undelivered`: the oldest batch outcome event waited longer than this.
+    pub oldest_undelivered_event_seconds: u32,
     pub dlq_messages: u32,
     pub rejected_batches: u32,
     pub failed_batches: u32,

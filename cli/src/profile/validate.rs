@@ -633,6 +633,12 @@ pub(super) fn check(p: &Profile) -> Vec<Problem> {
         "allowed: 10, 30, or a multiple of 60",
     );
     c.range(a.evaluation_periods, 1, 100, "alarms.evaluation_periods");
+    c.range(
+        a.oldest_undelivered_event_seconds,
+        60,
+        86_400,
+        "alarms.oldest_undelivered_event_seconds",
+    );
     c.require(
         a.datapoints_to_alarm >= 1 && a.datapoints_to_alarm <= a.evaluation_periods,
         "alarms.datapoints_to_alarm",

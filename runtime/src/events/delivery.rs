@@ -21,7 +21,11 @@ use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use rates_contract::metrics as m;
+use serde_json::{json, Map};
+
 use super::settings::EventSettings;
+use crate::emf::{Emf, EmfMetric};
 use crate::error::{DbContext, Result};
 use crate::metrics::Metrics;
 
@@ -33,6 +37,9 @@ const POST_TIMEOUT: Duration = Duration::from_secs(10);
 const BATCH: i64 = 16;
 /// How often an idle deliverer looks for due events.
 const POLL: Duration = Duration::from_secs(1);
+/// How often the oldest undelivered event's age goes to CloudWatch (the alarm's period
+/// is a minute at least; more would only cost).
+const SAMPLE: Duration = Duration::from_secs(60);
 
 /// The signature header of `body` sent at `timestamp` (unix seconds).
 pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
@@ -60,11 +67,12 @@ pub struct Deliverer {
     client: reqwest::Client,
     settings: EventSettings,
     metrics: Metrics,
+    emf: Emf,
     sns: Option<aws_sdk_sns::Client>,
 }
 
 impl Deliverer {
-    pub fn new(pool: PgPool, settings: EventSettings, metrics: Metrics) -> Deliverer {
+    pub fn new(pool: PgPool, settings: EventSettings, metrics: Metrics, emf: Emf) -> Deliverer {
         let client = reqwest::Client::builder()
             .timeout(POST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -75,6 +83,7 @@ impl Deliverer {
             client,
             settings,
             metrics,
+            emf,
             sns: None,
         }
     }
@@ -92,6 +101,7 @@ impl Deliverer {
             topic = self.settings.topic_arn.as_deref(),
             "delivering batch outcome events"
         );
+        let mut sampled: Option<std::time::Instant> = None;
         loop {
             let delivered = match self.deliver_due().await {
                 Ok(n) => n,
@@ -100,7 +110,11 @@ impl Deliverer {
                     0
                 }
             };
-            self.observe().await;
+            let emit = sampled.is_none_or(|at| at.elapsed() >= SAMPLE);
+            self.observe(emit).await;
+            if emit {
+                sampled = Some(std::time::Instant::now());
+            }
             if delivered == 0 {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -170,6 +184,16 @@ impl Deliverer {
                     if give_up {
                         self.metrics
                             .increment_counter("rates_events_given_up_total", &[], 1);
+                        let mut props = Map::new();
+                        props.insert("message".into(), json!("event given up"));
+                        props.insert("event_id".into(), json!(id.to_string()));
+                        self.emf.emit(
+                            &[EmfMetric {
+                                metric: &m::EVENTS_GIVEN_UP,
+                                value: 1.0,
+                            }],
+                            props,
+                        );
                         tracing::error!(event_id = %id, attempts, error, "gave up delivering a batch event; it is kept in batch_events");
                     } else {
                         tracing::warn!(event_id = %id, attempts, error, "batch event delivery failed; it will be retried");
@@ -254,8 +278,8 @@ impl Deliverer {
         }
     }
 
-    /// Publishes the age of the oldest undelivered event.
-    async fn observe(&self) {
+    /// Publishes the age of the oldest undelivered event (to CloudWatch when `emit`).
+    async fn observe(&self, emit: bool) {
         let oldest: std::result::Result<f64, _> = sqlx::query_scalar(
             "SELECT coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
              FROM batch_events WHERE delivered_at IS NULL AND given_up_at IS NULL",
@@ -265,6 +289,17 @@ impl Deliverer {
         if let Ok(oldest) = oldest {
             self.metrics
                 .set_gauge("rates_events_oldest_undelivered_seconds", &[], oldest);
+            if emit {
+                let mut props = Map::new();
+                props.insert("message".into(), json!("outbox metrics"));
+                self.emf.emit(
+                    &[EmfMetric {
+                        metric: &m::OLDEST_UNDELIVERED_EVENT_AGE,
+                        value: oldest,
+                    }],
+                    props,
+                );
+            }
         }
     }
 }

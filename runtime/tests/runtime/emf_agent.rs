@@ -477,6 +477,11 @@ async fn the_runtime_emits_exactly_the_contracts_metrics() {
             ("RATES_METRICS_DIMENSIONS", "Environment=test,Service=rates"),
             // One attempt: a batch whose payload is lost fails at once.
             ("RATES_BATCH_MAX_ATTEMPTS", "1"),
+            // A webhook nobody answers, one attempt: outcome events are given up, and the
+            // deliverer samples the outbox.
+            ("RATES_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+            ("RATES_WEBHOOK_SECRET", "emf-test-secret-0123456789"),
+            ("RATES_WEBHOOK_MAX_ATTEMPTS", "1"),
         ],
         false,
     )
