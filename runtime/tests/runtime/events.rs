@@ -475,3 +475,107 @@ async fn given_up_events_are_listed_and_redelivered_on_request() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
 }
+
+/// The runtime is killed (SIGKILL) after the receiver got an event and before the
+/// delivery was recorded: once the claim's lease runs out (fast-forwarded here), the
+/// next runtime delivers it again, with the same event id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_cut_off_before_it_is_recorded_is_repeated_with_the_same_id() {
+    let db = fresh_batch_database().await;
+    // The receiver takes the first delivery but answers it only much later.
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let slow_first = {
+        let got = got.clone();
+        move |headers: HeaderMap| {
+            let got = got.clone();
+            async move {
+                let first = {
+                    let mut got = got.lock().unwrap();
+                    got.push(headers["rates-event-id"].to_str().unwrap().to_string());
+                    got.len() == 1
+                };
+                if first {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                StatusCode::NO_CONTENT
+            }
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::Router::new().route("/hook", post(slow_first)),
+        )
+        .await
+    });
+    let hook = format!("http://{addr}/hook");
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let token =
+        crate::support::create_token(&pool, "tests", &rates_contract::scopes::Scope::ALL).await;
+    let client = crate::support::client_with(&token);
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_rates"))
+            .args(["serve", "--with-worker"])
+            .env("DATABASE_URL", &db)
+            .env("RATES_BIND", "127.0.0.1:0")
+            .env("RATES_WORKER_POLL_MS", "100")
+            .env("RATES_WEBHOOK_URL", &hook)
+            .env("RATES_WEBHOOK_SECRET", SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut runtime = start();
+    let api = listening(&mut runtime);
+    let response = client
+        .post(format!("http://{api}/batches"))
+        .header("content-type", "text/csv")
+        .body(csv_batch(0, 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the event never reached the receiver"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    runtime.kill().unwrap();
+    let _ = runtime.wait();
+    let recorded: bool = sqlx::query_scalar("SELECT delivered_at IS NOT NULL FROM batch_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!recorded, "killed before the delivery was recorded");
+    // The claim's lease (a minute) runs out.
+    sqlx::query("UPDATE batch_events SET next_attempt_at = clock_timestamp()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut runtime = start();
+    let _ = listening(&mut runtime);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let delivered: bool =
+            sqlx::query_scalar("SELECT delivered_at IS NOT NULL FROM batch_events")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if delivered {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    runtime.kill().unwrap();
+    let _ = runtime.wait();
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0], got[1], "the same event id both times");
+}
