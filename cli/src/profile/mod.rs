@@ -45,6 +45,8 @@ pub struct Profile {
     pub runtime: RuntimeSettings,
     pub observability: ObservabilitySettings,
     pub alarms: AlarmSettings,
+    /// The bake after every rollout (`up`) and how many releases are kept.
+    pub deploy: DeploySettings,
     /// Tags put on every AWS resource (envctl adds Environment, Project and ManagedBy).
     pub tags: BTreeMap<String, String>,
     /// The profile files merged into this one, root of the `extends:` chain first.
@@ -70,6 +72,8 @@ struct ProfileBody {
     runtime: RuntimeSettings,
     observability: ObservabilitySettings,
     alarms: AlarmSettings,
+    #[serde(default)]
+    deploy: DeploySettings,
     #[serde(default)]
     tags: BTreeMap<String, String>,
 }
@@ -197,6 +201,7 @@ impl Profile {
             runtime: body.runtime,
             observability: body.observability,
             alarms: body.alarms,
+            deploy: body.deploy,
             tags: body.tags,
             sources,
         }
