@@ -540,3 +540,24 @@ fn one_lock_per_environment_keeps_up_and_rollback_apart() {
     assert_eq!(images(&w), [image(PROFILE_IMAGE_TAG)]);
     assert!(!lock_exists(&w));
 }
+
+#[test]
+fn a_bake_shorter_than_the_rollback_alarms_window_is_refused_with_file_line_and_key() {
+    let w = World::new();
+    w.edit_profile("staging", |doc| {
+        doc["deploy"]["bake"] = serde_yaml::Value::from("2m");
+    });
+    w.envctl()
+        .args(["render", "staging"])
+        .fails()
+        .says("environments/staging.yaml")
+        .says("`deploy.bake`: a bake of 2m ends before the rollback alarms can fire on the new release (5 periods of 60s, plus 2m for metric delivery)")
+        .says("set it to 0s (no bake) or at least 7m");
+    w.edit_profile("staging", |doc| {
+        doc["deploy"]["bake"] = serde_yaml::Value::from("ten minutes");
+    });
+    w.envctl()
+        .args(["render", "staging"])
+        .fails()
+        .says("`ten minutes` is not a duration");
+}
