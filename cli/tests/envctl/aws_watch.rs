@@ -456,6 +456,10 @@ fn rollback_and_history_round_trip() {
         .fails()
         .says("there is no revision 99");
     assert_eq!(images(&w), [image(SHA)]);
+
+    // The history goes with the environment.
+    w.envctl().args(["down", "staging", "--yes"]).succeeds();
+    assert!(history(&w).is_empty());
 }
 
 fn put_lock(w: &World, expires_in_secs: i64) {
