@@ -15,6 +15,7 @@ mod aws_watch;
 mod local_errors;
 mod local_rerun;
 mod local_up;
+mod migrations_forward;
 mod render_cli;
 mod render_edge;
 mod render_errors;
