@@ -96,6 +96,24 @@ pub enum Command {
     /// Show an environment's state: stack, cluster, rollout, alarms (ALARM first), endpoints.
     Status(EnvArgs),
 
+    /// Apply an earlier release again: its Deployments and the ConfigMaps and Secrets they
+    /// read (never its migration Job: migrations only go forward).
+    #[command(
+        after_help = "Without --to: the newest earlier release that succeeded. `envctl history ENV` lists\nthe revisions. The rollback is recorded as a new revision; the release rolled away from\nis marked rolled back. See docs/operations.md \"Rollback\".\n\nExamples:\n  envctl rollback staging\n  envctl --yes rollback production --to 41"
+    )]
+    Rollback(RollbackArgs),
+
+    /// Report what differs from what envctl applied: Terraform (refresh-only plan),
+    /// Kubernetes objects, CloudWatch alarms and dashboard. Exit code 0: no drift, 2: drift, 1: error.
+    #[command(
+        after_help = "Read-only: no lock, no writes. Expected differences (the migration Job removed by its\nTTL, a minor engine version RDS upgraded by itself, replicas an autoscaler owns) are\nlisted but are not drift. See docs/operations.md \"Drift\".\n\nExamples:\n  envctl drift staging\n  envctl --output json drift production"
+    )]
+    Drift(DriftArgs),
+
+    /// List the releases envctl applied to an environment: revision, when, image tag,
+    /// commit, by whom, outcome.
+    History(EnvArgs),
+
     /// Show the logs of the local environment's processes.
     Logs(LogsArgs),
 
@@ -177,6 +195,11 @@ pub struct UpArgs {
     /// terminal; the environment's name repeated (e.g. `--force-protected production`).
     #[arg(long, value_name = "ENV")]
     pub force_protected: Option<String>,
+    /// Deploy although a rollback alarm is already in ALARM (to ship the fix for it). The
+    /// bake watches such an alarm again once it has left ALARM; without this flag `up`
+    /// refuses before anything is applied.
+    #[arg(long)]
+    pub ignore_firing_alarms: bool,
     /// local only: the runtime binary to run (default: build it with cargo, or find it in target/).
     #[arg(long, env = "ENVCTL_RATES_BIN")]
     pub rates_bin: Option<PathBuf>,
@@ -192,6 +215,26 @@ pub struct UpArgs {
     /// local only: PostgreSQL's port on 127.0.0.1 (default: the last one used if free, else any free port).
     #[arg(long, env = "ENVCTL_LOCAL_DB_PORT")]
     pub db_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    /// The environment to compare.
+    pub env: String,
+    #[command(flatten)]
+    pub terraform: TerraformArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// The environment to roll back.
+    pub env: String,
+    /// The revision to go back to (from `envctl history ENV`).
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<u32>,
+    /// How long to wait for the rollout, e.g. 10m.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -107,6 +107,33 @@ pub enum Error {
         help: Option<String>,
     },
 
+    /// A rollback alarm (or the smoke test) fired while `up` baked the new release.
+    #[error("bake failed: {message}")]
+    #[diagnostic(code(envctl::bake))]
+    Bake {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+
+    /// Another `up`, bake or `rollback` of the environment holds its deploy lock.
+    #[error("{message}")]
+    #[diagnostic(code(envctl::locked))]
+    Locked {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+
+    /// The release history is missing what a rollback needs, or cannot be read.
+    #[error("release history: {message}")]
+    #[diagnostic(code(envctl::release))]
+    Release {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+
     #[error("local environment: {message}")]
     #[diagnostic(code(envctl::local))]
     Local {

@@ -1,5 +1,5 @@
 //! Environment variables the tests use to steer envctl (the clock, the Kubernetes API
-//! address, token refresh timing). Only debug builds, which is what the tests run,
+//! address, token refresh timing, the bake's length). Only debug builds, which is what the tests run,
 //! honour them: a release binary ignores them, so a variable left in a CI job cannot
 //! move review-stack expiry or drop the pin on the cluster's CA.
 
@@ -10,6 +10,11 @@ pub const NOW: &str = "ENVCTL_NOW";
 pub const KUBE_API_URL: &str = "ENVCTL_KUBE_API_URL";
 /// `ENVCTL_EKS_TOKEN_REFRESH_MS`: how often the EKS token is re-minted.
 pub const EKS_TOKEN_REFRESH_MS: &str = "ENVCTL_EKS_TOKEN_REFRESH_MS";
+
+/// `ENVCTL_BAKE_MS`: the bake's length, replacing the profile's and its floor.
+pub const BAKE_MS: &str = "ENVCTL_BAKE_MS";
+/// `ENVCTL_BAKE_POLL_MS`: how often the bake looks at the alarms and the smoke test.
+pub const BAKE_POLL_MS: &str = "ENVCTL_BAKE_POLL_MS";
 
 /// The hook's value in a debug build when set and not empty; always `None` in a
 /// release build.

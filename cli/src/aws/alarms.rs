@@ -307,6 +307,76 @@ pub async fn existing(cw: &Client, prefix: &str, env: &str) -> Result<Vec<Metric
     Ok(mine)
 }
 
+/// How one environment's alarms differ from the rendered ones (for `drift`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AlarmDrift {
+    /// Rendered but not in CloudWatch.
+    pub missing: Vec<String>,
+    /// This environment's (prefix and tag) but no longer rendered.
+    pub extra: Vec<String>,
+    /// Alarm name, then `Field: rendered X, described Y` for each field that differs.
+    pub changed: Vec<(String, Vec<String>)>,
+}
+
+/// Compares the rendered alarms with the described ones, field by field, after filling
+/// in AWS's defaults (the same comparison `up` uses to decide what to put).
+pub async fn drift(
+    cw: &Client,
+    desired: &[AlarmSpec],
+    prefix: &str,
+    env: &str,
+) -> Result<AlarmDrift> {
+    let current: BTreeMap<String, AlarmSpec> = existing(cw, prefix, env)
+        .await?
+        .iter()
+        .map(|a| {
+            (
+                a.alarm_name().unwrap_or_default().to_string(),
+                AlarmSpec::from_described(a),
+            )
+        })
+        .collect();
+    let mut out = AlarmDrift::default();
+    for alarm in desired {
+        let Some(now) = current.get(&alarm.alarm_name) else {
+            out.missing.push(alarm.alarm_name.clone());
+            continue;
+        };
+        let want = serde_json::to_value(alarm.normalized()).unwrap_or_default();
+        let have = serde_json::to_value(now.normalized()).unwrap_or_default();
+        if want == have {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let keys: BTreeSet<&String> = want
+            .as_object()
+            .into_iter()
+            .chain(have.as_object())
+            .flat_map(|o| o.keys())
+            .collect();
+        for key in keys {
+            if want.get(key) != have.get(key) {
+                let show = |v: Option<&serde_json::Value>| {
+                    v.map(|v| v.to_string()).unwrap_or_else(|| "(unset)".into())
+                };
+                fields.push(format!(
+                    "{key}: rendered {}, described {}",
+                    show(want.get(key)),
+                    show(have.get(key))
+                ));
+            }
+        }
+        out.changed.push((alarm.alarm_name.clone(), fields));
+    }
+    let wanted: BTreeSet<&str> = desired.iter().map(|a| a.alarm_name.as_str()).collect();
+    out.extra = current
+        .keys()
+        .filter(|n| !wanted.contains(n.as_str()))
+        .cloned()
+        .collect();
+    Ok(out)
+}
+
 /// Puts every rendered alarm that is new or different, then deletes this
 /// environment's alarms that are no longer rendered.
 pub async fn sync(

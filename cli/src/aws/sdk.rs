@@ -41,6 +41,24 @@ impl Aws {
         aws_sdk_cloudwatch::Client::new(&self.sdk)
     }
 
+    /// S3, path-style when an endpoint is set (emulators serve buckets under their path).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.endpoint_url.is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Who is calling (STS GetCallerIdentity's ARN), for the release history.
+    pub async fn caller_arn(&self) -> Result<String> {
+        let out = aws_sdk_sts::Client::new(&self.sdk)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(Error::aws("sts:GetCallerIdentity"))?;
+        Ok(out.arn.unwrap_or_else(|| "unknown".into()))
+    }
+
     pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.sdk)
     }

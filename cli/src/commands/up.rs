@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::cli::UpArgs;
 use crate::context::Context;
-use crate::deploy::{self, ImageContractCheck, UpOptions};
+use crate::deploy::{self, ImageContractCheck, UpOptions, WatchOptions};
 use crate::profile::{Profile, Target};
 use crate::Result;
 
@@ -32,7 +32,10 @@ fn aws(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
             ImageContractCheck::Skippable
         },
     };
-    let report = deploy::up(ctx, profile, &opts)?;
+    let watch = WatchOptions {
+        ignore_firing_alarms: args.ignore_firing_alarms,
+    };
+    let report = deploy::up_watched(ctx, profile, &opts, &watch)?;
     ctx.ui.result(
         &report.to_text(),
         &json!({ "event": "result", "up": report }),

@@ -131,6 +131,9 @@ pub(super) async fn run(
                     Some("the state holds no resources: already destroyed".into());
             }
             report.terraform = Some(plan);
+            // The release history goes with the environment: nothing is left to roll
+            // back to (and review stacks would otherwise leave theirs behind).
+            session.releases(&backend).trim(0).await?;
         }
     }
     Ok(report)

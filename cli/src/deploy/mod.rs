@@ -1,19 +1,30 @@
 //! Deploying an AWS environment: `plan`, `up`, `down` and `status`, used by the
 //! commands and by review stacks. Each works from the rendered tree (`.envctl/ENV/`).
 
+pub mod bake;
 mod down;
+mod drift;
+mod history;
 pub mod infra;
+pub mod lock;
 mod options;
 mod plan;
+pub mod release;
 mod report;
+mod rollback;
 pub mod safety;
 mod session;
 mod status;
 pub mod tree;
 mod up;
 
-pub use options::{DownOptions, ImageContractCheck, PlanOptions, UpOptions};
+pub use drift::DriftReport;
+pub use history::HistoryReport;
+pub use options::{
+    DownOptions, ImageContractCheck, PlanOptions, RollbackOptions, UpOptions, WatchOptions,
+};
 pub use report::{DownReport, StatusReport, UpReport};
+pub use rollback::RollbackReport;
 pub use session::Session;
 pub use tree::DeployTree;
 
@@ -27,7 +38,42 @@ use crate::Result;
 /// apply (after confirmation when it changes anything), Kubernetes objects with the
 /// migration Job first, rollouts, alarms and dashboard. Re-running changes nothing.
 pub fn up(ctx: &Context, profile: &Profile, opts: &UpOptions) -> Result<UpReport> {
-    Session::runtime()?.block_on(up::run(ctx, profile, opts))
+    up_watched(ctx, profile, opts, &WatchOptions::default())
+}
+
+/// [`up`] with the bake's options (`envctl up` flags).
+pub fn up_watched(
+    ctx: &Context,
+    profile: &Profile,
+    opts: &UpOptions,
+    watch: &WatchOptions,
+) -> Result<UpReport> {
+    Session::runtime()?.block_on(up::run(ctx, profile, opts, watch))
+}
+
+/// Applies an earlier release again (its Deployments and the ConfigMaps and Secrets
+/// they read; never its migration Job) and waits for the rollout.
+pub fn rollback(
+    ctx: &Context,
+    profile: &Profile,
+    opts: &RollbackOptions,
+) -> Result<RollbackReport> {
+    Session::runtime()?.block_on(rollback::run(ctx, profile, opts))
+}
+
+/// What differs between the environment and what envctl applied, across Terraform,
+/// Kubernetes and CloudWatch. Read-only.
+pub fn drift(
+    ctx: &Context,
+    profile: &Profile,
+    terraform: Option<&std::path::Path>,
+) -> Result<DriftReport> {
+    Session::runtime()?.block_on(drift::run(ctx, profile, terraform))
+}
+
+/// The releases envctl applied to the environment, oldest first.
+pub fn history(ctx: &Context, profile: &Profile) -> Result<HistoryReport> {
+    Session::runtime()?.block_on(history::run(ctx, profile))
 }
 
 /// Tears the environment down in reverse order: alarms and dashboard, Kubernetes

@@ -56,3 +56,20 @@ pub struct DownOptions {
     /// environment without a terminal (with `--yes`).
     pub force_protected: Option<String>,
 }
+
+/// What `up` adds around the rollout: the bake's handling of alarms that already fire.
+#[derive(Debug, Clone, Default)]
+pub struct WatchOptions {
+    /// Deploy even though a rollback alarm is in ALARM before the rollout (a fix for it);
+    /// the bake watches such an alarm again once it has left ALARM.
+    pub ignore_firing_alarms: bool,
+}
+
+/// Options of [`rollback`](super::rollback()).
+#[derive(Debug, Clone)]
+pub struct RollbackOptions {
+    /// The revision to go back to; `None`: the newest earlier release that succeeded.
+    pub to: Option<u32>,
+    /// How long to wait for the rollout.
+    pub timeout: Duration,
+}

@@ -27,6 +27,10 @@ pub struct UpReport {
     pub alarms: AlarmSync,
     pub dashboard: DashboardChange,
     pub endpoints: Vec<String>,
+    /// The release this run applied (`None`: the same as the last one, nothing new).
+    pub release: Option<serde_json::Value>,
+    /// How long the new release was baked (seconds; 0: no bake).
+    pub baked_seconds: u64,
     /// Anything changed at all (false: the environment was already up to date).
     pub changed: bool,
 }
@@ -82,6 +86,20 @@ impl UpReport {
                 DashboardChange::Unchanged => "unchanged",
             }
         );
+        if let Some(release) = &self.release {
+            let _ = writeln!(
+                out,
+                "  release:    revision {} ({}), {}{}",
+                release["revision"],
+                release["image_tag"].as_str().unwrap_or_default(),
+                release["outcome"].as_str().unwrap_or_default(),
+                if self.baked_seconds > 0 {
+                    format!(" after a {}s bake", self.baked_seconds)
+                } else {
+                    String::new()
+                }
+            );
+        }
         for e in &self.endpoints {
             let _ = writeln!(out, "  endpoint:   {e}");
         }

@@ -79,6 +79,42 @@ impl Session {
         state_backend::current(&self.aws.cloudformation(), &self.aws.region).await
     }
 
+    /// Takes the environment's deploy lock for `command` (see [`super::lock`]); returns it
+    /// and who holds it (the caller's ARN, also what the release history records).
+    pub async fn lock(
+        &self,
+        backend: &StateBackend,
+        command: &str,
+    ) -> Result<(super::lock::DeployLock, String)> {
+        let caller = self.aws.caller_arn().await?;
+        let step = self
+            .ui
+            .step(format!("deploy lock of {} ({command})", self.env));
+        match super::lock::DeployLock::acquire(
+            self.aws.s3(),
+            &backend.bucket,
+            &self.env,
+            &caller,
+            command,
+        )
+        .await
+        {
+            Ok(lock) => {
+                step.done("held");
+                Ok((lock, caller))
+            }
+            Err(err) => {
+                step.fail("held by another run");
+                Err(err)
+            }
+        }
+    }
+
+    /// The environment's release history in the state bucket.
+    pub fn releases(&self, backend: &StateBackend) -> super::release::ReleaseStore {
+        super::release::ReleaseStore::new(self.aws.s3(), &backend.bucket, &self.env)
+    }
+
     /// A Terraform workspace in the rendered root, with this session's region/endpoint.
     pub fn workspace(&self, terraform: Terraform, dir: std::path::PathBuf) -> Workspace {
         let mut env = vec![("AWS_REGION".to_string(), self.aws.region.clone())];

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::aws::dashboard::DashboardChange;
 use crate::aws::image::{self, EcrImage};
-use crate::aws::{alarms, dashboard, BackendChange};
+use crate::aws::{alarms, dashboard, BackendChange, StateBackend};
 use crate::context::Context;
 use crate::kube::apply::Outcome;
 use crate::kube::objects::RenderedObject;
@@ -20,15 +20,25 @@ use crate::profile::Profile;
 use crate::terraform::Terraform;
 use crate::{Error, Result};
 
+use super::bake::{self, Fired, RollbackAlarms};
+use super::release::{self, Release, ReleaseOutcome, ReleaseStore};
 use super::status::endpoints;
-use super::{infra, safety, DeployTree, ImageContractCheck, Session, UpOptions, UpReport};
+use super::{
+    infra, rollback, safety, DeployTree, ImageContractCheck, Session, UpOptions, UpReport,
+    WatchOptions,
+};
 
 /// Annotation on the migration Job: the hash of its rendered spec. A Job is immutable,
 /// so a different hash means "delete and run the new one"; the same hash and a
 /// completed Job mean the migrations already ran.
 const JOB_HASH_ANNOTATION: &str = "envctl.io/spec-sha256";
 
-pub(super) async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> Result<UpReport> {
+pub(super) async fn run(
+    ctx: &Context,
+    profile: &Profile,
+    opts: &UpOptions,
+    watch: &WatchOptions,
+) -> Result<UpReport> {
     let ui = &ctx.ui;
     let terraform = Terraform::discover(opts.terraform.as_deref())?;
     let mut tree = DeployTree::render_to_disk(ctx, profile)?;
@@ -37,6 +47,53 @@ pub(super) async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> R
         check_image_contract(ui, &session, profile, opts.image_contract).await?;
     }
     let backend = session.ensure_backend().await?;
+    // One lock per environment from here to the end of the bake: another `up` or a
+    // `rollback` never interleaves with this one.
+    let (lock, caller) = session.lock(&backend, "up").await?;
+    let result = deploy(
+        ctx, profile, opts, watch, terraform, &mut tree, &session, backend, &caller,
+    )
+    .await;
+    let released = lock.release().await;
+    let report = result?;
+    released?;
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deploy(
+    ctx: &Context,
+    profile: &Profile,
+    opts: &UpOptions,
+    watch: &WatchOptions,
+    terraform: Terraform,
+    tree: &mut DeployTree,
+    session: &Session,
+    backend: StateBackend,
+    caller: &str,
+) -> Result<UpReport> {
+    let ui = &ctx.ui;
+    let cw = session.aws.cloudwatch();
+    let store = session.releases(&backend);
+
+    // Rollback alarms already in ALARM are reported before anything is applied: the bake
+    // would otherwise blame the new release for them.
+    let rollback = match &tree.alarms_json {
+        Some(json) => bake::rollback_alarms(&alarms::load(
+            json,
+            "cloudwatch/alarms.json",
+            &profile.alarm_prefix(),
+            "",
+        )?),
+        None => bake::RollbackAlarms::default(),
+    };
+    let (bake_time, bake_note) = bake::bake_time(profile.deploy.bake, &rollback);
+    let already_firing = if bake_time.is_zero() || rollback.names.is_empty() {
+        BTreeSet::new()
+    } else {
+        precheck_alarms(ui, &cw, &rollback, profile, watch).await?
+    };
+    let history = store.all().await?;
 
     // Terraform: plan to a file, show it, confirm, apply exactly that file.
     let workspace = session.workspace(terraform, tree.terraform_dir()?);
@@ -126,97 +183,225 @@ pub(super) async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> R
         None => "none rendered".to_string(),
     };
 
-    let step = ui.step(format!("applying {} Deployments", deployments.len()));
-    for object in &deployments {
-        let outcome = applier.apply(object).await?;
-        report.record(&object.key, outcome);
+    // The release: the Deployments and what they read, recorded before they are applied
+    // so that history shows a release that never finished rolling out.
+    let release_objects = {
+        let all: Vec<&RenderedObject> = tree.objects.iter().chain(infra_objects.iter()).collect();
+        release::release_objects(&all)
+    };
+    let digest = release::digest(&release_objects);
+    let latest = history.last();
+    let mut new_release = match latest {
+        Some(l) if l.digest == digest && l.outcome == ReleaseOutcome::Succeeded => None,
+        _ => Some(Release {
+            revision: latest.map_or(1, |l| l.revision + 1),
+            environment: profile.name.to_string(),
+            image: release_objects
+                .iter()
+                .find(|o| o.key.kind == "Deployment")
+                .and_then(|o| o.body["spec"]["template"]["spec"]["containers"][0]["image"].as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| crate::render::image_ref(profile)),
+            image_tag: profile.runtime.image.tag.to_string(),
+            commit: release::current_commit(&ctx.root),
+            applied_at: chrono::Utc::now(),
+            applied_by: caller.to_string(),
+            outcome: ReleaseOutcome::RollingOut,
+            detail: None,
+            rollback_of: None,
+            digest,
+            objects: release_objects,
+        }),
+    };
+    if let Some(r) = &new_release {
+        store.put(r).await?;
+        ui.event(
+            "release",
+            &format!("release: revision {} ({})", r.revision, r.image_tag),
+            json!({ "release": r.summary() }),
+        );
     }
-    step.done("applied");
-    let step = ui.step(format!(
-        "waiting for the rollout of {}",
-        tree.deployments.join(", ")
-    ));
-    let states = match wait_deployments(
-        &mut access,
-        &tree.namespace,
-        &tree.deployments,
-        opts.timeout,
-        &step,
-    )
-    .await
-    {
-        Ok(states) => {
-            step.done("every Deployment is updated and available");
-            states
+
+    let rolled: Result<_> = async {
+        let step = ui.step(format!("applying {} Deployments", deployments.len()));
+        for object in &deployments {
+            let outcome = applier.apply(object).await?;
+            report.record(&object.key, outcome);
         }
+        step.done("applied");
+        let step = ui.step(format!(
+            "waiting for the rollout of {}",
+            tree.deployments.join(", ")
+        ));
+        let states = match wait_deployments(
+            &mut access,
+            &tree.namespace,
+            &tree.deployments,
+            opts.timeout,
+            &step,
+        )
+        .await
+        {
+            Ok(states) => {
+                step.done("every Deployment is updated and available");
+                states
+            }
+            Err(err) => {
+                step.fail("not progressing");
+                return Err(err);
+            }
+        };
+
+        // Prune only after the new version serves: nothing it still needs disappears early.
+        let step = ui.step(format!(
+            "pruning objects labeled {} that are no longer rendered",
+            tree.prune_selector
+        ));
+        let mut applier = Applier::new(access.client().await?);
+        let mut keep: BTreeSet<_> = tree.keys().into_iter().collect();
+        keep.extend(infra_objects.iter().map(|o| o.key.clone()));
+        let pruned = applier
+            .prune(&tree.prune_selector, &keep, &tree.kinds())
+            .await?;
+        report.pruned = pruned.iter().map(|k| k.to_string()).collect();
+        step.done(&if pruned.is_empty() {
+            "nothing to prune".to_string()
+        } else {
+            report.pruned.join(", ")
+        });
+
+        // Alarms and dashboard.
+        let step = ui.step("CloudWatch alarms and dashboard");
+        let alarm_sync = match &tree.alarms_json {
+            Some(json) => {
+                let topic = outputs.string("alarm_topic_arn")?;
+                let specs = alarms::load(
+                    json,
+                    "cloudwatch/alarms.json",
+                    &profile.alarm_prefix(),
+                    &topic,
+                )?;
+                alarms::sync(
+                    &cw,
+                    &specs,
+                    &profile.alarm_prefix(),
+                    profile.name.as_str(),
+                    &profile.all_tags(),
+                )
+                .await?
+            }
+            None => alarms::AlarmSync::default(),
+        };
+        let dashboard_change = match &tree.dashboard_json {
+            Some(body) => dashboard::put(&cw, &profile.dashboard_name(), body).await?,
+            None => DashboardChange::Unchanged,
+        };
+        step.done(&format!(
+            "{} created, {} updated, {} deleted; dashboard {:?}",
+            alarm_sync.created.len(),
+            alarm_sync.updated.len(),
+            alarm_sync.deleted.len(),
+            dashboard_change
+        ));
+
+        let client = access.client().await?;
+        let endpoints = endpoints(&client, &tree.namespace, &tree.prune_selector).await?;
+        for endpoint in &endpoints {
+            smoke_test(ui, endpoint, &tree.namespace, opts.timeout).await?;
+        }
+        Ok((states, alarm_sync, dashboard_change, endpoints))
+    }
+    .await;
+    let (states, alarm_sync, dashboard_change, endpoints) = match rolled {
+        Ok(done) => done,
         Err(err) => {
-            step.fail("not progressing");
+            if let Some(r) = &mut new_release {
+                mark(&store, r, ReleaseOutcome::Failed, err.to_string()).await;
+            }
             return Err(err);
         }
     };
 
-    // Prune only after the new version serves: nothing it still needs disappears early.
-    let step = ui.step(format!(
-        "pruning objects labeled {} that are no longer rendered",
-        tree.prune_selector
-    ));
-    let mut applier = Applier::new(access.client().await?);
-    let mut keep: BTreeSet<_> = tree.keys().into_iter().collect();
-    keep.extend(infra_objects.iter().map(|o| o.key.clone()));
-    let pruned = applier
-        .prune(&tree.prune_selector, &keep, &tree.kinds())
-        .await?;
-    report.pruned = pruned.iter().map(|k| k.to_string()).collect();
-    step.done(&if pruned.is_empty() {
-        "nothing to prune".to_string()
-    } else {
-        report.pruned.join(", ")
-    });
-
-    // Alarms and dashboard.
-    let cw = session.aws.cloudwatch();
-    let step = ui.step("CloudWatch alarms and dashboard");
-    let alarm_sync = match &tree.alarms_json {
-        Some(json) => {
-            let topic = outputs.string("alarm_topic_arn")?;
-            let specs = alarms::load(
-                json,
-                "cloudwatch/alarms.json",
-                &profile.alarm_prefix(),
-                &topic,
-            )?;
-            alarms::sync(
+    // The bake: a new release is watched before it counts as good.
+    let mut baked_seconds = 0;
+    if let Some(r) = &mut new_release {
+        if !bake_time.is_zero() {
+            if let Some(note) = &bake_note {
+                ui.event(
+                    "bake_lengthened",
+                    note,
+                    json!({ "seconds": bake_time.as_secs() }),
+                );
+            }
+            r.outcome = ReleaseOutcome::Baking;
+            store.put(r).await?;
+            let step = ui.step(format!(
+                "baking revision {} for {}: rollback alarms {}{}",
+                r.revision,
+                humantime::format_duration(bake_time),
+                if rollback.names.is_empty() {
+                    "(none rendered)".to_string()
+                } else {
+                    rollback.names.join(", ")
+                },
+                if endpoints.is_empty() {
+                    ""
+                } else {
+                    " and the smoke test"
+                }
+            ));
+            match bake::watch(
                 &cw,
-                &specs,
-                &profile.alarm_prefix(),
-                profile.name.as_str(),
-                &profile.all_tags(),
+                &rollback,
+                bake_time,
+                &endpoints,
+                &already_firing,
+                &step,
             )
-            .await?
+            .await
+            {
+                Ok(None) => step.done("nothing fired"),
+                Ok(Some(fired)) => {
+                    step.fail(&format!("{} fired: {}", fired.what, fired.reason));
+                    return Err(roll_back_after_bake(
+                        ui,
+                        &mut access,
+                        &store,
+                        &history,
+                        r,
+                        &fired,
+                        caller,
+                        opts.timeout,
+                    )
+                    .await);
+                }
+                Err(err) => {
+                    step.fail("the bake could not watch the release");
+                    mark(
+                        &store,
+                        r,
+                        ReleaseOutcome::Failed,
+                        format!("bake interrupted: {err}"),
+                    )
+                    .await;
+                    return Err(err);
+                }
+            }
+            baked_seconds = bake_time.as_secs();
         }
-        None => alarms::AlarmSync::default(),
-    };
-    let dashboard_change = match &tree.dashboard_json {
-        Some(body) => dashboard::put(&cw, &profile.dashboard_name(), body).await?,
-        None => DashboardChange::Unchanged,
-    };
-    step.done(&format!(
-        "{} created, {} updated, {} deleted; dashboard {:?}",
-        alarm_sync.created.len(),
-        alarm_sync.updated.len(),
-        alarm_sync.deleted.len(),
-        dashboard_change
-    ));
-
-    let client = access.client().await?;
-    let endpoints = endpoints(&client, &tree.namespace, &tree.prune_selector).await?;
-    for endpoint in &endpoints {
-        smoke_test(ui, endpoint, &tree.namespace, opts.timeout).await?;
+        r.outcome = ReleaseOutcome::Succeeded;
+        store.put(r).await?;
+        let trimmed = store.trim(profile.deploy.keep_releases as usize).await?;
+        if !trimmed.is_empty() {
+            tracing::info!("dropped releases {trimmed:?} beyond deploy.keep_releases");
+        }
     }
+
     let changed = backend.change != BackendChange::Unchanged
         || applied
         || report.changed()
         || migration == "ran"
+        || new_release.is_some()
         || alarm_sync.changed()
         || dashboard_change != DashboardChange::Unchanged;
     Ok(UpReport {
@@ -230,8 +415,203 @@ pub(super) async fn run(ctx: &Context, profile: &Profile, opts: &UpOptions) -> R
         alarms: alarm_sync,
         dashboard: dashboard_change,
         endpoints,
+        release: new_release.as_ref().map(Release::summary),
+        baked_seconds,
         changed,
     })
+}
+
+/// Records what became of a release; a failure to record is logged, not raised (the
+/// deploy's own error is the one to report).
+async fn mark(
+    store: &ReleaseStore,
+    release: &mut Release,
+    outcome: ReleaseOutcome,
+    detail: String,
+) {
+    release.outcome = outcome;
+    release.detail = Some(detail);
+    if let Err(err) = store.put(release).await {
+        tracing::warn!("could not record revision {}: {err}", release.revision);
+    }
+}
+
+/// Refuses to roll out while a rollback alarm is in ALARM (the bake would blame the new
+/// release), unless `--ignore-firing-alarms`; returns the alarms deployed through.
+async fn precheck_alarms(
+    ui: &crate::ui::Ui,
+    cw: &aws_sdk_cloudwatch::Client,
+    rollback: &RollbackAlarms,
+    profile: &Profile,
+    watch: &WatchOptions,
+) -> Result<BTreeSet<String>> {
+    let step = ui.step(format!(
+        "rollback alarms before the rollout ({})",
+        rollback.names.join(", ")
+    ));
+    let firing = bake::firing(cw, &rollback.names).await?;
+    if firing.is_empty() {
+        step.done("none in ALARM");
+        return Ok(BTreeSet::new());
+    }
+    let described: Vec<String> = firing
+        .iter()
+        .map(|f| {
+            format!(
+                "{} (since {}: {})",
+                f.name,
+                f.since.as_deref().unwrap_or("unknown"),
+                f.reason
+            )
+        })
+        .collect();
+    if watch.ignore_firing_alarms {
+        step.done(&format!(
+            "{} in ALARM, deploying through (--ignore-firing-alarms); the bake watches each again once it leaves ALARM: {}",
+            firing.len(),
+            described.join("; ")
+        ));
+        return Ok(firing.into_iter().map(|f| f.name).collect());
+    }
+    step.fail(&format!("{} in ALARM", firing.len()));
+    Err(Error::Refused {
+        message: format!(
+            "rollback alarm {} already in ALARM before the rollout; nothing was applied",
+            described.join("; ")
+        ),
+        help: Some(format!(
+            "the bake would roll the new release back for it. Find out why first \
+             (`envctl status {env}`, the dashboard {dashboard}); to deploy the fix for it, re-run \
+             with --ignore-firing-alarms (the bake then watches that alarm again once it leaves ALARM)",
+            env = profile.name,
+            dashboard = profile.dashboard_name()
+        )),
+    })
+}
+
+/// After a rollback alarm (or the smoke test) fired during the bake: applies the previous
+/// good release again, records both, and returns the error `up` exits with.
+#[allow(clippy::too_many_arguments)]
+async fn roll_back_after_bake(
+    ui: &crate::ui::Ui,
+    access: &mut ClusterAccess,
+    store: &ReleaseStore,
+    history: &[Release],
+    failed: &mut Release,
+    fired: &Fired,
+    caller: &str,
+    timeout: Duration,
+) -> Error {
+    let at = fired.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    ui.event(
+        "bake_fired",
+        &format!(
+            "{} fired at {at} during the bake of revision {}",
+            fired.what, failed.revision
+        ),
+        json!({ "fired": fired, "revision": failed.revision }),
+    );
+    let what = format!(
+        "{} fired at {at} during the bake of revision {} ({}): {}",
+        fired.what, failed.revision, failed.image_tag, fired.reason
+    );
+    let target = match release::rollback_target(history, Some(failed), None) {
+        Ok(target) => target.clone(),
+        Err(_) => {
+            let none = "no earlier release of this environment succeeded";
+            mark(
+                store,
+                failed,
+                ReleaseOutcome::Failed,
+                format!("{what}; {none}"),
+            )
+            .await;
+            return Error::Bake {
+                message: format!("{what}; nothing was rolled back: {none}"),
+                help: Some(
+                    "the release stays deployed. Find why it fired (`envctl status ENV`, the api's logs), \
+                     then deploy a fix or a known-good image with `envctl up ENV --image-tag TAG`"
+                        .into(),
+                ),
+            };
+        }
+    };
+    let step = ui.step(format!(
+        "rolling back to revision {} ({})",
+        target.revision, target.image_tag
+    ));
+    if let Err(err) = rollback::apply_release(access, &target, timeout, &step).await {
+        step.fail("the rollback did not complete");
+        mark(
+            store,
+            failed,
+            ReleaseOutcome::Failed,
+            format!(
+                "{what}; the rollback to revision {} failed: {err}",
+                target.revision
+            ),
+        )
+        .await;
+        return Error::Bake {
+            message: format!(
+                "{what}; the rollback to revision {} failed too: {err}",
+                target.revision
+            ),
+            help: Some(format!(
+                "retry it with `envctl rollback {} --to {}`, and look at `envctl status {}`",
+                failed.environment, target.revision, failed.environment
+            )),
+        };
+    }
+    step.done("rolled out");
+    let now = release::Release {
+        revision: failed.revision + 1,
+        applied_at: chrono::Utc::now(),
+        applied_by: caller.to_string(),
+        outcome: ReleaseOutcome::Succeeded,
+        detail: Some(format!(
+            "automatic rollback: {} fired during the bake of revision {}",
+            fired.what, failed.revision
+        )),
+        rollback_of: Some(target.revision),
+        ..target.clone()
+    };
+    let recorded = store.put(&now).await;
+    mark(
+        store,
+        failed,
+        ReleaseOutcome::RolledBack,
+        format!(
+            "{what}; rolled back to revision {} (now revision {})",
+            target.revision, now.revision
+        ),
+    )
+    .await;
+    if let Err(err) = recorded {
+        tracing::warn!("could not record the rollback: {err}");
+    }
+    ui.event(
+        "rolled_back",
+        &format!(
+            "rolled back to revision {} ({}) as revision {}",
+            target.revision, target.image_tag, now.revision
+        ),
+        json!({ "failed": failed.revision, "to": target.revision, "now": now.revision }),
+    );
+    Error::Bake {
+        message: format!(
+            "{what}; rolled back to revision {} (image {}), now running as revision {}",
+            target.revision, target.image_tag, now.revision
+        ),
+        help: Some(format!(
+            "revision {} is marked rolled back in `envctl history {env}`. Find why it fired \
+             (`envctl status {env}`, the dashboard, the api's logs), fix it, and deploy again. \
+             The database keeps the newer migrations: the older runtime runs against them \
+             (docs/operations.md, \"Migrations go forward only\")",
+            failed.revision,
+            env = failed.environment
+        )),
+    }
 }
 
 /// Runs the migration Job unless this exact Job already completed; waits for it.

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod cluster;
+pub mod compare;
 pub mod diagnose;
 pub mod objects;
 pub mod preflight;

@@ -47,6 +47,8 @@ pub struct Profile {
     pub runtime: RuntimeSettings,
     pub observability: ObservabilitySettings,
     pub alarms: AlarmSettings,
+    /// The bake after every rollout (`up`) and how many releases are kept.
+    pub deploy: DeploySettings,
     /// Tags put on every AWS resource (envctl adds Environment, Project and ManagedBy).
     pub tags: BTreeMap<String, String>,
     /// Review stacks' lifetime limits and warning (the review profile only).
@@ -75,6 +77,8 @@ struct ProfileBody {
     runtime: RuntimeSettings,
     observability: ObservabilitySettings,
     alarms: AlarmSettings,
+    #[serde(default)]
+    deploy: DeploySettings,
     #[serde(default)]
     tags: BTreeMap<String, String>,
     #[serde(default)]
@@ -204,6 +208,7 @@ impl Profile {
             runtime: body.runtime,
             observability: body.observability,
             alarms: body.alarms,
+            deploy: body.deploy,
             tags: body.tags,
             review: body.review,
             sources,

@@ -367,3 +367,64 @@ pub struct AlarmSettings {
     pub replica_lag_seconds: u32,
     pub min_nodes: u32,
 }
+
+/// How long metrics take to reach CloudWatch after the runtime emits them (EMF lines are
+/// flushed per interval and delivered through the log pipeline): a bake shorter than the
+/// rollback alarms' window plus this could end before an alarm can see the new release.
+pub const METRIC_DELIVERY_DELAY: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// What `up` does after a rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySettings {
+    /// How long `up` watches a new release (its rollback alarms and the smoke test) before
+    /// calling it good, e.g. `10m`; `0s` skips the bake. A bake that is not zero is at
+    /// least the rollback alarms' evaluation window plus [`METRIC_DELIVERY_DELAY`].
+    #[serde(with = "humantime_serde_compat")]
+    pub bake: std::time::Duration,
+    /// How many releases envctl keeps (history and rollback targets).
+    #[serde(default = "default_keep_releases")]
+    pub keep_releases: u32,
+}
+
+impl Default for DeploySettings {
+    fn default() -> Self {
+        DeploySettings {
+            bake: std::time::Duration::ZERO,
+            keep_releases: default_keep_releases(),
+        }
+    }
+}
+
+fn default_keep_releases() -> u32 {
+    20
+}
+
+/// `10m`, `90s`, `0s` (humantime) in YAML, and back.
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<std::time::Duration, D::Error> {
+        let value = serde_yaml::Value::deserialize(d)?;
+        match &value {
+            serde_yaml::Value::Number(n) if n.as_u64() == Some(0) => Ok(std::time::Duration::ZERO),
+            serde_yaml::Value::String(s) => humantime::parse_duration(s).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "`{s}` is not a duration ({e}); write it like 10m, 90s or 0s"
+                ))
+            }),
+            _ => Err(serde::de::Error::custom(
+                "not a duration; write it like 10m, 90s or 0s",
+            )),
+        }
+    }
+}

@@ -678,6 +678,25 @@ pub(super) fn check(p: &Profile) -> Vec<Problem> {
         "set it at most the sum of eks.node_groups[*].min",
     );
 
+    // deploy: a bake must outlast what the rollback alarms need to see the new release.
+    let d = &p.deploy;
+    let window = std::time::Duration::from_secs(
+        u64::from(a.period_seconds) * u64::from(a.evaluation_periods),
+    ) + super::METRIC_DELIVERY_DELAY;
+    c.require(
+        d.bake.is_zero() || d.bake >= window,
+        "deploy.bake",
+        format!(
+            "a bake of {} ends before the rollback alarms can fire on the new release ({} periods of {}s, plus {} for metric delivery)",
+            humantime::format_duration(d.bake),
+            a.evaluation_periods,
+            a.period_seconds,
+            humantime::format_duration(super::METRIC_DELIVERY_DELAY)
+        ),
+        format!("set it to 0s (no bake) or at least {}", humantime::format_duration(window)),
+    );
+    c.range(d.keep_releases, 2, 1000, "deploy.keep_releases");
+
     // tags
     for (k, v) in &p.tags {
         c.require(

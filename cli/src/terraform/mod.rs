@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod display;
+pub mod drift;
 pub mod outputs;
 pub mod plan;
 pub mod runner;

@@ -122,6 +122,26 @@ impl Workspace {
         PlanSummary::from_show_json(&json)
     }
 
+    /// `terraform plan -refresh-only -detailed-exitcode -lock=false` to a plan file, and that
+    /// plan's `terraform show -json` (what `drift` classifies). Exit codes 0 and 2 are both
+    /// success: Terraform 1.15 exits 2 for root output changes alone (also on a state that
+    /// has no outputs yet) with no resource drift, so the JSON decides, not the exit code.
+    /// `-lock=false`: a read-only run must not wait for (or block) a deploy.
+    pub async fn plan_refresh_only(&self) -> Result<(i32, String)> {
+        let args = vec![
+            "plan".to_string(),
+            "-refresh-only".into(),
+            "-input=false".into(),
+            "-no-color".into(),
+            "-lock=false".into(),
+            "-detailed-exitcode".into(),
+            format!("-out={PLAN_FILE}"),
+        ];
+        let code = self.stream("plan -refresh-only", &args, &[0, 2]).await?;
+        let json = self.capture("show", &["show", "-json", PLAN_FILE]).await?;
+        Ok((code, json))
+    }
+
     /// `terraform apply` of the saved plan file (never re-planned).
     pub async fn apply(&self) -> Result<()> {
         let args = [

@@ -7,12 +7,15 @@ mod support;
 
 mod aws_bootstrap;
 mod aws_deploy;
+mod aws_drift;
 mod aws_image_contract;
 mod aws_protection;
 mod aws_terraform;
+mod aws_watch;
 mod local_errors;
 mod local_rerun;
 mod local_up;
+mod migrations_forward;
 mod render_cli;
 mod render_edge;
 mod render_errors;

@@ -325,3 +325,90 @@ for t in ddb.list_tables()["TableNames"]:
         .map(str::to_string)
         .collect()
 }
+
+/// What `envctl drift` assumes of `plan -refresh-only -detailed-exitcode`, pinned against
+/// real Terraform core (a root of built-in `terraform_data`, no provider needed): exit 2
+/// for root outputs alone (on a state never applied, and after a configuration change),
+/// 0 for a resource only in the configuration, 1 on errors. None of those is drift, so
+/// drift reads the plan's JSON (envctl::terraform::drift::classify), not the exit code.
+#[test]
+fn refresh_only_exit_codes_of_terraform_core_are_what_drift_assumes() {
+    use envctl::terraform::drift::classify;
+    let dir = tempfile::tempdir().unwrap();
+    let main = "variable \"v\" {\n  default = \"a\"\n}\nresource \"terraform_data\" \"x\" {\n  input = var.v\n}\noutput \"o\" {\n  value = var.v\n}\n";
+    std::fs::write(dir.path().join("main.tf"), main).unwrap();
+    let run = |args: &[&str]| -> (i32, String) {
+        let out = std::process::Command::new(terraform_core())
+            .args(args)
+            .current_dir(dir.path())
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let refresh = |extra: &[&str]| -> (i32, envctl::terraform::drift::TerraformDrift) {
+        let mut args = vec![
+            "plan",
+            "-refresh-only",
+            "-detailed-exitcode",
+            "-input=false",
+            "-no-color",
+            "-out=tfplan",
+        ];
+        args.extend_from_slice(extra);
+        let (code, out) = run(&args);
+        assert!(code == 0 || code == 2, "plan -refresh-only: {code}\n{out}");
+        let (_, json) = run(&["show", "-json", "tfplan"]);
+        let json = json
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or("{}")
+            .to_string();
+        (code, classify(&json).unwrap())
+    };
+    assert_eq!(run(&["init", "-input=false", "-no-color"]).0, 0);
+
+    // Never applied: only the output would be "created", and Terraform exits 2.
+    let (code, d) = refresh(&[]);
+    assert_eq!(code, 2);
+    assert!(d.drift.is_empty() && d.outputs == ["o"], "{d:?}");
+
+    let (code, out) = run(&["apply", "-input=false", "-no-color", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, d) = refresh(&[]);
+    assert_eq!(code, 0);
+    assert!(d.drift.is_empty() && d.outputs.is_empty(), "{d:?}");
+
+    // A configuration change reaching an output: exit 2 again, still no resource drift.
+    let (code, d) = refresh(&["-var", "v=b"]);
+    assert_eq!(code, 2);
+    assert!(d.drift.is_empty() && d.outputs == ["o"], "{d:?}");
+
+    // A resource only in the configuration: refresh-only does not plan creates, exit 0.
+    std::fs::write(
+        dir.path().join("more.tf"),
+        "resource \"terraform_data\" \"y\" {\n  input = \"z\"\n}\n",
+    )
+    .unwrap();
+    assert_eq!(refresh(&[]).0, 0);
+
+    // An error: 1, never mistaken for "changes".
+    std::fs::write(
+        dir.path().join("bad.tf"),
+        "output \"bad\" {\n  value = var.nope\n}\n",
+    )
+    .unwrap();
+    let (code, out) = run(&[
+        "plan",
+        "-refresh-only",
+        "-detailed-exitcode",
+        "-input=false",
+        "-no-color",
+    ]);
+    assert_eq!(code, 1, "{out}");
+}

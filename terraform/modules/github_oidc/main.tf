@@ -4,6 +4,7 @@
 #   deploy: deploy.yml (environments staging, production). Acts on <prefix>-* resources.
 #   review: review.yml and review-gc.yml (environment review). Acts on <prefix>-review-*
 #           resources, envctl-review-* marker stacks and envs/review-* state only.
+#   drift:  drift.yml (environments drift-staging, drift-production). Reads only.
 #
 # Names carry the environment (rates-<env>-...), so services whose resources have names
 # are limited by name; EC2, load balancing, auto scaling and KMS resources have no
@@ -30,6 +31,7 @@ locals {
   subjects = {
     deploy = [for env in var.deploy_environments : "repo:${var.github_repository}:environment:${env}"]
     review = ["repo:${var.github_repository}:environment:${var.review_environment}"]
+    drift  = [for env in var.drift_environments : "repo:${var.github_repository}:environment:${env}"]
   }
 }
 
@@ -108,6 +110,38 @@ resource "aws_iam_role_policy" "review" {
   name   = "envctl-review"
   role   = aws_iam_role.review.id
   policy = local.access_policies["review"]
+}
+
+# `envctl drift`: a Terraform refresh-only plan reads every resource type the roots use,
+# which is what AWS's ReadOnlyAccess covers; it grants no secret values, and refreshing a
+# secret version needs one, so those of this project's secrets are added. `drift` runs
+# terraform with -lock=false and writes nothing, so no write of any kind is granted.
+resource "aws_iam_role" "drift" {
+  name                 = var.drift_role_name
+  description          = "GitHub Actions drift reports (${var.github_repository}, environments ${join(", ", var.drift_environments)}); read-only"
+  assume_role_policy   = data.aws_iam_policy_document.trust["drift"].json
+  max_session_duration = 3600
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "drift_read_only" {
+  role       = aws_iam_role.drift.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
+}
+
+data "aws_iam_policy_document" "drift_secrets" {
+  statement {
+    sid       = "RefreshSecretVersions"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = ["arn:${local.partition}:secretsmanager:${var.region}:${local.account}:secret:${var.resource_prefix}-*"]
+  }
+}
+
+resource "aws_iam_role_policy" "drift_secrets" {
+  name   = "envctl-drift-secrets"
+  role   = aws_iam_role.drift.id
+  policy = data.aws_iam_policy_document.drift_secrets.json
 }
 
 # The permissions boundary of every role the deploy and review roles create

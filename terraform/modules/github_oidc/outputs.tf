@@ -8,6 +8,11 @@ output "review_role_arn" {
   value       = aws_iam_role.review.arn
 }
 
+output "drift_role_arn" {
+  description = "Set as the AWS_DRIFT_ROLE_ARN variable of the drift-staging and drift-production GitHub environments. Give it a read access entry in each cluster (docs/operations.md, \"Drift\")."
+  value       = aws_iam_role.drift.arn
+}
+
 output "oidc_provider_arn" {
   description = "The GitHub OIDC provider the roles trust."
   value       = local.oidc_provider_arn

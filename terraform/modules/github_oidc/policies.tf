@@ -13,17 +13,20 @@ locals {
     deploy = {
       names     = "${var.resource_prefix}-"
       state_key = "envs/*"
-      stacks    = "envctl-*"
+      # envctl's release history and per-environment deploy lock (docs/operations.md).
+      envctl_keys = ["envctl/releases/*", "envctl/locks/*"]
+      stacks      = "envctl-*"
       # `envctl bootstrap` (and the first `envctl up`) creates the state backend.
       bootstrap = true
       # The image repositories (ecr.tf) of the deployed environments.
       repositories = lookup(var.image_repositories, "deploy", [])
     }
     review = {
-      names     = "${var.resource_prefix}-review-"
-      state_key = "envs/review-*"
-      stacks    = "envctl-review-*"
-      bootstrap = false
+      names       = "${var.resource_prefix}-review-"
+      state_key   = "envs/review-*"
+      envctl_keys = ["envctl/releases/review-*", "envctl/locks/review-*"]
+      stacks      = "envctl-review-*"
+      bootstrap   = false
       # The review stacks' shared image repository (review.yaml's runtime.image.ecr_repository).
       repositories = lookup(var.image_repositories, "review", [])
     }
@@ -92,6 +95,12 @@ locals {
           Effect   = "Allow"
           Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
           Resource = "arn:${local.partition}:s3:::${local.state_bucket}/${s.state_key}"
+        },
+        {
+          Sid      = "ReleasesAndDeployLocks"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+          Resource = [for k in s.envctl_keys : "arn:${local.partition}:s3:::${local.state_bucket}/${k}"]
         },
         {
           Sid      = "TerraformStateLocks"

@@ -47,6 +47,23 @@ variable "review_environment" {
   }
 }
 
+variable "drift_environments" {
+  description = "GitHub environments whose jobs may assume the read-only drift role (drift.yml). No required reviewers: the role changes nothing."
+  type        = list(string)
+  default     = ["drift-staging", "drift-production"]
+
+  validation {
+    condition     = length(var.drift_environments) > 0 && alltrue([for e in var.drift_environments : can(regex("^[A-Za-z0-9_.-]+$", e))])
+    error_message = "The drift_environments must be a non-empty list of GitHub environment names (letters, digits, _ . -)."
+  }
+}
+
+variable "drift_role_name" {
+  description = "Name of the read-only role drift.yml assumes."
+  type        = string
+  default     = "envctl-github-drift"
+}
+
 variable "region" {
   description = "The only AWS region the roles may act in (besides global IAM)."
   type        = string

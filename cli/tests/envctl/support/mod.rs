@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use pgrig::moto::MotoServer;
 use serde_json::{json, Value};
 
-pub(crate) use driver::Envctl;
+pub(crate) use driver::{Envctl, Run};
 pub(crate) use kube_api::KubeApi;
 
 /// The repository root (cli/ is the crate dir).
@@ -130,6 +130,9 @@ impl World {
             .env("TERRAFORM", terraform_standin())
             .env("ENVCTL_ROOT", self.root())
             .env("NO_COLOR", "1")
+            // No bake unless a test asks for one (staging and production bake for
+            // minutes); the bake's own tests set a short one (aws_watch.rs).
+            .env("ENVCTL_BAKE_MS", "0")
             .stdin(std::process::Stdio::null())
             .current_dir(self.root());
         for (k, v) in self.moto.env() {
