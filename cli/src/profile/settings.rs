@@ -116,6 +116,10 @@ pub struct EksSettings {
     /// creator gets no implicit access.
     #[serde(default)]
     pub admin_principals: Vec<String>,
+    /// Principals that may only read the cluster (EKS access entry with
+    /// `AmazonEKSAdminViewPolicy`): the drift workflow's read-only role.
+    #[serde(default)]
+    pub view_principals: Vec<String>,
     /// Replicas of each cluster controller (load balancer controller, KEDA operator and
     /// metrics servers, metrics-server); 2 or more keeps them up through a node drain.
     pub controller_replicas: u32,

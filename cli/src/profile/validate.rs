@@ -381,6 +381,21 @@ pub(super) fn check(p: &Profile) -> Vec<Problem> {
             "list each principal once",
         );
     }
+    for (i, a) in p.eks.view_principals.iter().enumerate() {
+        c.require(
+            admin_principal_ok(a),
+            format!("eks.view_principals[{i}]"),
+            format!("`{a}` is not an IAM role or user"),
+            "write an ARN like arn:aws:iam::123456789012:role/NAME, or role/NAME or user/NAME in the environment's account (not an assumed-role session ARN)",
+        );
+        c.require(
+            !p.eks.admin_principals.contains(a)
+                && p.eks.view_principals.iter().filter(|o| *o == a).count() == 1,
+            format!("eks.view_principals[{i}]"),
+            format!("`{a}` is listed twice (here or in eks.admin_principals)"),
+            "list each principal once: an administrator can read already",
+        );
+    }
     for (i, g) in p.eks.node_groups.iter().enumerate() {
         let key = format!("eks.node_groups[{i}]");
         let label_ok = !g.name.is_empty()

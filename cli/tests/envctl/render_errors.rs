@@ -185,6 +185,19 @@ fn cluster_admins_must_be_iam_roles_or_users() {
     let good = "extends: base\neks:\n  admin_principals: [role/ci, \"arn:aws:iam::123456789012:user/ops\"]\n";
     let dir = project(&[("good", good)]);
     Profile::load(dir.path(), "good").unwrap();
+
+    // Readers are held to the same rule, and an administrator is not listed again.
+    let session = "extends: base\neks:\n  view_principals:\n    - arn:aws:sts::123456789012:assumed-role/drift/run\n";
+    let (file, line, key, message, _) = error_of(&[("bad", session)]);
+    assert_eq!(
+        (file.as_str(), line, key.as_str()),
+        ("bad.yaml", 4, "eks.view_principals[0]")
+    );
+    assert!(message.contains("not an IAM role or user"), "{message}");
+    let twice = "extends: base\neks:\n  view_principals: [role/envctl-github-deploy]\n";
+    let (_, _, key, message, _) = error_of(&[("bad", twice)]);
+    assert_eq!(key, "eks.view_principals[0]");
+    assert!(message.contains("listed twice"), "{message}");
 }
 
 #[test]

@@ -96,6 +96,28 @@ resource "aws_eks_access_policy_association" "admin" {
   }
 }
 
+# Readers of the cluster (the drift report's read-only role): it compares every object
+# envctl applied, Secrets and the Namespace itself included, so the view policy that
+# reads Secrets, at cluster scope (a namespace scope would refuse the Namespace).
+resource "aws_eks_access_entry" "view" {
+  for_each      = var.view_principals
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = each.value
+  type          = "STANDARD"
+  tags          = var.tags
+}
+
+resource "aws_eks_access_policy_association" "view" {
+  for_each      = var.view_principals
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = aws_eks_access_entry.view[each.key].principal_arn
+  policy_arn    = "arn:${local.partition}:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
+
+  access_scope {
+    type = "cluster"
+  }
+}
+
 data "aws_iam_policy_document" "node_assume" {
   statement {
     actions = ["sts:AssumeRole"]

@@ -71,6 +71,17 @@ variable "admin_principals" {
   }
 }
 
+variable "view_principals" {
+  description = "IAM roles and users that may only read the cluster (access entry + AmazonEKSAdminViewPolicy, cluster scope), e.g. the drift workflow's read-only role; keyed like admin_principals."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for a in values(var.view_principals) : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", a))])
+    error_message = "Each view principal must be an IAM role or user ARN (arn:aws:iam::ACCOUNT:role/NAME)."
+  }
+}
+
 variable "workload_roles" {
   description = "IAM roles for service accounts (IRSA), by role suffix: namespace, service account, inline policy JSON."
   type = map(object({
