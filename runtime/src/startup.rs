@@ -73,8 +73,11 @@ impl App {
             role,
         } = self;
         let drain_timeout = state.config.drain_timeout;
-        // Token changes (revocations) reach this process's cache as they happen.
-        tokio::spawn(state.auth.clone().watch(state.shutdown.clone()));
+        // Token changes (revocations) reach this process's cache as they happen; only the
+        // api verifies tokens (a worker's probes need none).
+        if matches!(role, Role::Serve { .. }) {
+            tokio::spawn(state.auth.clone().watch(state.shutdown.clone()));
+        }
         // Every process delivers outcome events: the api always runs, so delivery goes on
         // while the workers are scaled to zero.
         if state.config.events.enabled() {

@@ -17,16 +17,14 @@ pub(super) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string());
-    let Some(route) = route else {
+    // Both clones are cheap (a shared string, a standard method), so a request that
+    // needs no token allocates nothing here.
+    let Some(route) = request.extensions().get::<MatchedPath>().cloned() else {
         // Unknown paths answer 404 whoever asks.
         return next.run(request).await;
     };
-    let method = request.method().as_str().to_string();
-    let Some(scope) = scopes::required(&route, &method) else {
+    let method = request.method().clone();
+    let Some(scope) = scopes::required(route.as_str(), method.as_str()) else {
         return next.run(request).await;
     };
     let authorization = request
@@ -41,7 +39,7 @@ pub(super) async fn authenticate(
     };
     if let Err(e) = state
         .auth
-        .authorize(client.as_ref(), scope, &method, &route)
+        .authorize(client.as_ref(), scope, method.as_str(), route.as_str())
     {
         return e.into_response();
     }

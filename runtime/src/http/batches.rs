@@ -21,6 +21,8 @@ use crate::batch::upload::Uploaded;
 use crate::error::{Error, ErrorBody, Result};
 use crate::state::AppState;
 
+use super::params;
+
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route(routes::BATCHES.path, post(create_batch).get(list_batches))
@@ -119,10 +121,6 @@ pub async fn create_batch(
     }
 }
 
-/// The most batches one list returns.
-pub const MAX_LIMIT: i64 = 500;
-const DEFAULT_LIMIT: i64 = 50;
-
 /// A batch's status: queued, processing, committed, rejected or failed, with
 /// its row count, timings and (rejected) the first errors by line.
 #[utoipa::path(get, path = "/batches/{id}", tag = "batches",
@@ -137,8 +135,7 @@ pub async fn get_batch(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<BatchView>> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| Error::invalid("id", format!("`{id}` is not a batch id (a UUID)")))?;
+    let id = params::id(&id, "batch")?;
     record::get(state.batches.pool(), id)
         .await?
         .map(Json)
@@ -241,18 +238,7 @@ pub async fn list_batches(
             )
         })?),
     };
-    let limit = match given(&query.limit) {
-        None => DEFAULT_LIMIT,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(Error::invalid(
-                    "limit",
-                    format!("`{raw}` is not a whole number from 1 to {MAX_LIMIT}"),
-                ))
-            }
-        },
-    };
+    let limit = params::limit(query.limit.as_deref())?;
     let filter = ListFilter {
         status,
         source,

@@ -7,14 +7,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use rates_contract::routes;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::error::{Error, ErrorBody, Result};
 use crate::events::record::{self, DeliveryState, EventView};
 use crate::state::AppState;
 
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 500;
+use super::params;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -57,18 +55,7 @@ pub async fn list_events(
             )
         })?),
     };
-    let limit = match query.limit.as_deref().filter(|s| !s.is_empty()) {
-        None => DEFAULT_LIMIT,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(Error::invalid(
-                    "limit",
-                    format!("`{raw}` is not a whole number from 1 to {MAX_LIMIT}"),
-                ))
-            }
-        },
-    };
+    let limit = params::limit(query.limit.as_deref())?;
     let events = record::list(state.batches.pool(), delivery, limit).await?;
     Ok(Json(EventList { events }))
 }
@@ -86,8 +73,7 @@ pub async fn redeliver_event(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<EventView>)> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| Error::invalid("id", format!("`{id}` is not an event id (a UUID)")))?;
+    let id = params::id(&id, "event")?;
     let event = record::redeliver(state.batches.pool(), id)
         .await?
         .ok_or_else(|| Error::NotFound {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod health;
 pub mod layers;
 pub mod openapi;
+mod params;
 pub mod prices;
 pub mod rate_limit;
 pub mod rates;

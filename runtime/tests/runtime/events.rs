@@ -211,19 +211,7 @@ async fn events_outlive_a_killed_runtime_and_arrive_once_the_receiver_is_up() {
     let token =
         crate::support::create_token(&pool, "tests", &rates_contract::scopes::Scope::ALL).await;
     let client = crate::support::client_with(&token);
-    let start = || {
-        Command::new(env!("CARGO_BIN_EXE_rates"))
-            .args(["serve", "--with-worker"])
-            .env("DATABASE_URL", &db)
-            .env("RATES_BIND", "127.0.0.1:0")
-            .env("RATES_WORKER_POLL_MS", "100")
-            .env("RATES_WEBHOOK_URL", &hook)
-            .env("RATES_WEBHOOK_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let start = || serve_with_webhook(&db, &hook);
     let mut runtime = start();
     let addr = listening(&mut runtime);
     let mut ids = Vec::new();
@@ -281,6 +269,21 @@ async fn events_outlive_a_killed_runtime_and_arrive_once_the_receiver_is_up() {
     batches.sort();
     ids.sort();
     assert_eq!(batches, ids);
+}
+
+/// `rates serve --with-worker` on `db`, delivering to `hook`.
+fn serve_with_webhook(db: &str, hook: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_rates"))
+        .args(["serve", "--with-worker"])
+        .env("DATABASE_URL", db)
+        .env("RATES_BIND", "127.0.0.1:0")
+        .env("RATES_WORKER_POLL_MS", "100")
+        .env("RATES_WEBHOOK_URL", hook)
+        .env("RATES_WEBHOOK_SECRET", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 fn listening(child: &mut std::process::Child) -> String {
@@ -515,19 +518,7 @@ async fn a_delivery_cut_off_before_it_is_recorded_is_repeated_with_the_same_id()
     let token =
         crate::support::create_token(&pool, "tests", &rates_contract::scopes::Scope::ALL).await;
     let client = crate::support::client_with(&token);
-    let start = || {
-        Command::new(env!("CARGO_BIN_EXE_rates"))
-            .args(["serve", "--with-worker"])
-            .env("DATABASE_URL", &db)
-            .env("RATES_BIND", "127.0.0.1:0")
-            .env("RATES_WORKER_POLL_MS", "100")
-            .env("RATES_WEBHOOK_URL", &hook)
-            .env("RATES_WEBHOOK_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let start = || serve_with_webhook(&db, &hook);
     let mut runtime = start();
     let api = listening(&mut runtime);
     let response = client
