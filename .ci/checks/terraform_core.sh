@@ -97,6 +97,24 @@ for er in $envs; do
   [ -f "$WORK/render/$env/terraform/backend.tf" ] || fail "$env: no Terraform root with a backend was rendered"
 done
 
+# ---- variants: resources that only a setting no shipped environment uses creates, in a
+# copy of the project (own state key): staging with a webhook (modules/queue's
+# webhook secret, count 1).
+staging_region=$(printf '%s' "$listing" | python -c 'import json,sys; print(next(e["region"] for e in json.load(sys.stdin)["environments"] if e["name"]=="staging"))')
+mkdir -p "$WORK/variant"
+cp -r environments templates terraform "$WORK/variant/"
+python - "$WORK/variant/environments/staging.yaml" <<'PY'
+import sys, yaml
+path = sys.argv[1]
+doc = yaml.safe_load(open(path))
+doc.setdefault("runtime", {}).setdefault("events", {})["webhook_url"] = "https://hooks.example.com/rates"
+yaml.safe_dump(doc, open(path, "w"), sort_keys=False)
+PY
+"$ENVCTL" --root "$WORK/variant" render staging --out "$WORK/render/staging-webhook" >/dev/null
+sed -i 's|key *= *".*"|key = "variants/staging-webhook/terraform.tfstate"|' "$WORK/render/staging-webhook/terraform/backend.tf"
+envs="$envs staging-webhook:$staging_region"
+expect_in_state_staging_webhook='module.queue.aws_secretsmanager_secret.webhook[0]'
+
 # ---- self-test: injected errors of each kind must fail validate or plan
 self_test() {
   local first=${envs%% *} env region
@@ -175,6 +193,10 @@ PY
   [ $code = 2 ] || { show_errors "$logs/destroy-plan.log"; fail "$env: terraform plan -destroy failed (exit $code)"; }
   tf "$dir" "$logs/destroy.log" apply -input=false -lock-timeout=60s destroy.tfplan || { show_errors "$logs/destroy.log"; fail "$env: applying the destroy plan failed"; }
   tf "$dir" "$logs/state-after.txt" state list || fail "$env: terraform state list failed"
+  expected_var="expect_in_state_${env//-/_}"
+  if [ -n "${!expected_var:-}" ]; then
+    grep -qxF "${!expected_var}" "$logs/state.txt" || { cat "$logs/state.txt"; fail "$env: ${!expected_var} was not applied"; }
+  fi
   [ ! -s "$logs/state-after.txt" ] || { cat "$logs/state-after.txt"; fail "$env: resources left in state after destroy"; }
   echo "$env: validate ok; plan creates $planned; apply: $applied resources and data sources in state, outputs $(python -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$logs/outputs.json"); re-plan empty; destroy leaves none ($((SECONDS - t0))s)"
 done

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::profile::ImageTag;
+use crate::profile::{ImageTag, WebhookUrl};
 
 /// Provision and operate the rates service's environments.
 ///
@@ -215,6 +215,10 @@ pub struct UpArgs {
     /// local only: PostgreSQL's port on 127.0.0.1 (default: the last one used if free, else any free port).
     #[arg(long, env = "ENVCTL_LOCAL_DB_PORT")]
     pub db_port: Option<u16>,
+    /// local only: post batch outcome events to this URL (instead of the profile's
+    /// runtime.events.webhook_url), signed with the key in .envctl/local/webhook-secret.
+    #[arg(long, value_name = "URL", value_parser = parse_webhook_url)]
+    pub webhook_url: Option<WebhookUrl>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -379,6 +383,10 @@ pub struct CompletionsArgs {
 }
 
 /// `--image-tag`: the same rule as the profile's `runtime.image.tag`.
+fn parse_webhook_url(value: &str) -> Result<WebhookUrl, String> {
+    WebhookUrl::try_from(value.to_string())
+}
+
 fn parse_image_tag(value: &str) -> Result<ImageTag, String> {
     ImageTag::try_from(value.to_string())
 }

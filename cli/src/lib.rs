@@ -16,5 +16,6 @@ pub mod run;
 pub mod terraform;
 pub mod test_hooks;
 pub mod ui;
+pub mod webhook_secret;
 
 pub use error::{Error, Result};

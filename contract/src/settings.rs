@@ -273,6 +273,10 @@ pub const RATES_WEBHOOK_SECRET: Setting = setting(
     Unset,
     "the HMAC-SHA256 key the webhook's Rates-Signature header is made with; required with RATES_WEBHOOK_URL",
 );
+/// The shortest [`RATES_WEBHOOK_SECRET`] the runtime accepts: the secret is the
+/// receiver's only proof, and a short one can be guessed offline from one signed event.
+/// envctl makes 64 hex characters (32 random bytes).
+pub const WEBHOOK_SECRET_MIN_LEN: usize = 16;
 /// Delivery attempts before an event is given up on.
 pub const RATES_WEBHOOK_MAX_ATTEMPTS: Setting = setting(
     "RATES_WEBHOOK_MAX_ATTEMPTS",

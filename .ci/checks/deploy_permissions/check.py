@@ -139,6 +139,12 @@ ENVCTL_CALLS = [
     ("cloudwatch:DeleteDashboards", "arn:aws:cloudwatch::{account}:dashboard/{name}", "cli/src/aws/dashboard.rs"),
     # cli/src/deploy/infra.rs: the database master credentials.
     ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:{region}:{account}:secret:{name}/database/master-AbCdEf", "cli/src/deploy/infra.rs"),
+    # cli/src/deploy/infra.rs: the values envctl keeps in Terraform-owned secrets (the
+    # admin token, the webhook's signing key): read, and put the first time.
+    ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:{region}:{account}:secret:{name}/api/admin-token-AbCdEf", "cli/src/deploy/infra.rs"),
+    ("secretsmanager:PutSecretValue", "arn:aws:secretsmanager:{region}:{account}:secret:{name}/api/admin-token-AbCdEf", "cli/src/deploy/infra.rs"),
+    ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:{region}:{account}:secret:{name}/events/webhook-secret-AbCdEf", "cli/src/deploy/infra.rs"),
+    ("secretsmanager:PutSecretValue", "arn:aws:secretsmanager:{region}:{account}:secret:{name}/events/webhook-secret-AbCdEf", "cli/src/deploy/infra.rs"),
     # cli/src/aws/state_backend.rs: every deploy reads the state backend stack.
     ("cloudformation:DescribeStacks", "arn:aws:cloudformation:{region}:{account}:stack/envctl-state-backend/id", "cli/src/aws/state_backend.rs"),
     ("cloudformation:GetTemplate", "arn:aws:cloudformation:{region}:{account}:stack/envctl-state-backend/id", "cli/src/aws/state_backend.rs"),

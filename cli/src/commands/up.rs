@@ -8,7 +8,7 @@ use crate::cli::UpArgs;
 use crate::context::Context;
 use crate::deploy::{self, ImageContractCheck, UpOptions, WatchOptions};
 use crate::profile::{Profile, Target};
-use crate::Result;
+use crate::{Error, Result};
 
 pub fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     let mut profile = ctx.load_profile(&args.env)?;
@@ -16,8 +16,25 @@ pub fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
         profile = profile.with_image_tag(tag.clone());
     }
     match profile.target {
-        Target::Aws => aws(ctx, &profile, args),
-        Target::Local => crate::local::up(ctx, &profile, args),
+        Target::Aws => {
+            if let Some(url) = &args.webhook_url {
+                return Err(Error::InvalidArgument {
+                    what: "--webhook-url".into(),
+                    value: url.to_string(),
+                    message: format!(
+                        "is for `envctl up local` only: {}'s webhook is runtime.events.webhook_url in its profile, so every deploy posts to the same place",
+                        profile.name
+                    ),
+                });
+            }
+            aws(ctx, &profile, args)
+        }
+        Target::Local => {
+            if let Some(url) = &args.webhook_url {
+                profile.runtime.events.webhook_url = Some(url.clone());
+            }
+            crate::local::up(ctx, &profile, args)
+        }
     }
 }
 

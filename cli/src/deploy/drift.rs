@@ -333,7 +333,11 @@ async fn kubernetes(
                 "rendered but not in the cluster (deleted by hand?); the next `up` creates it again".into(),
             ])),
             Some(live) => {
-                let live = serde_json::to_value(&live).unwrap_or_default();
+                let mut live = serde_json::to_value(&live).unwrap_or_default();
+                // A release records a Secret's values as digests: compare digests.
+                if super::release::is_redacted_body(&object.key, &object.body) {
+                    super::release::redact(&mut live);
+                }
                 let mut body = object.body.clone();
                 if !object.key.namespace.is_empty() {
                     body["metadata"]["namespace"] = object.key.namespace.clone().into();

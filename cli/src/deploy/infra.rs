@@ -2,7 +2,9 @@
 //! `rates-infra` (the queue URL and the bucket), Secret `rates-database` (the
 //! runtime's DATABASE_URL and DATABASE_READ_URL: user `rates_app`, no password, RDS IAM
 //! authentication, verified TLS), Secret `rates-database-admin` (the master user's URL
-//! and the environment's first API token, for the migration Job only), and the runtime role on the ServiceAccounts (IRSA).
+//! and the environment's first API token, for the migration Job only), with a webhook Secret
+//! `rates-events` (the key its events are signed with), and the runtime role on the
+//! ServiceAccounts (IRSA).
 //!
 //! Why IAM authentication for the runtime: RDS cannot create a read replica of an
 //! instance whose master password it manages in Secrets Manager, and a password copied
@@ -17,11 +19,12 @@ use rates_contract::settings as rs;
 use serde_json::json;
 
 use crate::aws::Aws;
-use crate::client_token;
 use crate::kube::objects::RenderedObject;
 use crate::kube::token::percent_encode;
 use crate::profile::{Profile, PROJECT};
+use crate::render::EVENTS_SECRET;
 use crate::terraform::TerraformOutputs;
+use crate::{client_token, webhook_secret};
 use crate::{Error, Result};
 
 pub const INFRA_CONFIG_MAP: &str = "rates-infra";
@@ -80,7 +83,12 @@ pub async fn objects(
     }
     let secret_arn = outputs.string("database_secret_arn")?;
     let (admin_user, admin_password) = master_credentials(aws, &secret_arn).await?;
-    let admin_token = admin_token(aws, &outputs.string("admin_token_secret_arn")?).await?;
+    let admin_token = kept_secret(
+        aws,
+        &outputs.string("admin_token_secret_arn")?,
+        &ADMIN_TOKEN,
+    )
+    .await?;
     let app_user = outputs
         .optional("database_iam_user")
         .unwrap_or_else(|| "rates_app".to_string());
@@ -133,11 +141,22 @@ pub async fn objects(
         }),
     );
     let origin = PathBuf::from("terraform output");
-    Ok(vec![
+    let mut objects = vec![
         RenderedObject::from_value(&origin, config_map, &namespace)?,
         RenderedObject::from_value(&origin, runtime, &namespace)?,
         RenderedObject::from_value(&origin, admin, &namespace)?,
-    ])
+    ];
+    // The Deployments read it (envFrom) only when the profile has a webhook.
+    if profile.runtime.events.webhook_url.is_some() {
+        let arn = outputs.string("webhook_secret_arn")?;
+        let key = kept_secret(aws, &arn, &WEBHOOK_SECRET).await?;
+        let events = secret(
+            EVENTS_SECRET,
+            json!({ rs::RATES_WEBHOOK_SECRET.name: b64(&key) }),
+        );
+        objects.push(RenderedObject::from_value(&origin, events, &namespace)?);
+    }
+    Ok(objects)
 }
 
 /// Puts the runtime's IAM role on every rendered ServiceAccount that has none.
@@ -208,21 +227,49 @@ fn substitute(value: &mut serde_json::Value, outputs: &TerraformOutputs, file: &
     Ok(())
 }
 
-/// The environment's first API token, from the Terraform-managed secret `arn`; made and
-/// put there when the secret has no value yet (the first `up`). Two `up`s racing on a new
-/// environment both end with the value that was put first.
-async fn admin_token(aws: &Aws, arn: &str) -> Result<String> {
+/// What envctl keeps in a Terraform-owned secret: its value is made by envctl, never by
+/// Terraform (so never in state), and put the first time `up` finds the secret empty.
+struct KeptSecret {
+    /// What the value is, for errors.
+    what: &'static str,
+    make: fn() -> Result<String>,
+    /// Whether a value found in the secret is one to use.
+    usable: fn(&str) -> bool,
+    /// Secrets Manager's idempotency token for the first value: a second writer's different
+    /// value fails rather than replacing the first.
+    first_version: &'static str,
+}
+
+const ADMIN_TOKEN: KeptSecret = KeptSecret {
+    what: "the admin token",
+    make: client_token::generate,
+    usable: |v| v.starts_with(rates_contract::tokens::PREFIX),
+    first_version: "envctl-first-admin-token-version-1",
+};
+
+const WEBHOOK_SECRET: KeptSecret = KeptSecret {
+    what: "the webhook secret",
+    make: webhook_secret::generate,
+    usable: webhook_secret::usable,
+    first_version: "envctl-first-webhook-secret-version-1",
+};
+
+/// The value of the Terraform-managed secret `arn`; made and put there when the secret
+/// has none yet (the first `up`). Two `up`s racing on a new environment both end with the
+/// value that was put first.
+async fn kept_secret(aws: &Aws, arn: &str, kept: &KeptSecret) -> Result<String> {
     let client = aws.secrets_manager();
+    let usable = kept.usable;
     let read = |out: aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput| {
         out.secret_string()
             .map(str::trim)
-            .filter(|t| t.starts_with(rates_contract::tokens::PREFIX))
+            .filter(|t| usable(t))
             .map(str::to_string)
     };
     match client.get_secret_value().secret_id(arn).send().await {
         Ok(out) => {
-            if let Some(token) = read(out) {
-                return Ok(token);
+            if let Some(value) = read(out) {
+                return Ok(value);
             }
         }
         Err(e)
@@ -234,14 +281,12 @@ async fn admin_token(aws: &Aws, arn: &str) -> Result<String> {
             ))
         }
     }
-    let token = client_token::generate()?;
-    // A fixed request token per value: a second writer's different value fails rather
-    // than replacing the first (Secrets Manager's idempotency).
+    let value = (kept.make)()?;
     client
         .put_secret_value()
         .secret_id(arn)
-        .secret_string(&token)
-        .client_request_token("envctl-first-admin-token-version-1")
+        .secret_string(&value)
+        .client_request_token(kept.first_version)
         .send()
         .await
         .map_err(Error::aws(format!("secretsmanager:PutSecretValue {arn}")))?;
@@ -253,8 +298,7 @@ async fn admin_token(aws: &Aws, arn: &str) -> Result<String> {
         .map_err(Error::aws(format!("secretsmanager:GetSecretValue {arn}")))?;
     read(out).ok_or_else(|| Error::Aws {
         operation: format!("secretsmanager:GetSecretValue {arn}"),
-        message: "the admin token secret holds something that is not a token of this service"
-            .into(),
+        message: format!("the secret holds something that is not {}", kept.what),
     })
 }
 

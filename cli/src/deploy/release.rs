@@ -103,36 +103,88 @@ impl Release {
     }
 }
 
-/// The objects a release consists of: every Deployment, and the ConfigMaps and Secrets
-/// their pod templates read (envFrom, env valueFrom, volumes). Services, ingresses and
-/// autoscalers are not versioned with the image; the migration Job never is (migrations
-/// only go forward).
-pub fn release_objects(objects: &[&RenderedObject]) -> Vec<ReleaseObject> {
-    let deployments: Vec<&RenderedObject> = objects
-        .iter()
-        .copied()
-        .filter(|o| o.key.kind == "Deployment")
-        .collect();
-    let mut read: BTreeSet<(String, String, String)> = BTreeSet::new();
-    for d in &deployments {
+/// The pod template annotation that carries a digest of everything a Deployment's pods
+/// read from ConfigMaps and Secrets: a changed setting or a new webhook secret changes
+/// the pod template, so the Deployment rolls its pods (they read both only at start).
+pub const CONFIG_DIGEST_ANNOTATION: &str = "envctl.io/config-digest";
+
+/// What a Secret's values are replaced with in a release record (the state bucket keeps
+/// release history; credentials stay in the cluster and in Secrets Manager only).
+const REDACTED_PREFIX: &str = "redacted:sha256:";
+
+/// The ConfigMaps and Secrets (kind, namespace, name) the Deployments among `objects` read.
+fn read_by_deployments<'a>(
+    objects: impl Iterator<Item = &'a RenderedObject>,
+) -> BTreeSet<(String, String, String)> {
+    let mut read = BTreeSet::new();
+    for d in objects.filter(|o| o.key.kind == "Deployment") {
         let spec = &d.body["spec"]["template"]["spec"];
         collect_references(spec, &d.key.namespace, &mut read);
     }
+    read
+}
+
+fn is_read(read: &BTreeSet<(String, String, String)>, o: &RenderedObject) -> bool {
+    (o.key.kind == "ConfigMap" || o.key.kind == "Secret")
+        && read.contains(&(
+            o.key.kind.clone(),
+            o.key.namespace.clone(),
+            o.key.name.clone(),
+        ))
+}
+
+/// Sets [`CONFIG_DIGEST_ANNOTATION`] on the pod template of every Deployment in
+/// `objects`: the sha256 of the `data` of the ConfigMaps and Secrets (in `objects` or
+/// `infra`) it reads, in key order.
+pub fn stamp_config_digest(objects: &mut [RenderedObject], infra: &[RenderedObject]) {
+    let digests: Vec<(usize, String)> = objects
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.key.kind == "Deployment")
+        .map(|(i, d)| {
+            let read = read_by_deployments(std::iter::once(d));
+            let mut sources: Vec<&RenderedObject> = objects
+                .iter()
+                .chain(infra)
+                .filter(|o| is_read(&read, o))
+                .collect();
+            sources.sort_by(|a, b| a.key.cmp(&b.key));
+            let mut hash = Sha256::new();
+            for o in sources {
+                hash.update(o.key.to_string().as_bytes());
+                hash.update(o.body["data"].to_string().as_bytes());
+                hash.update(o.body["stringData"].to_string().as_bytes());
+            }
+            (i, hex::encode(hash.finalize()))
+        })
+        .collect();
+    for (i, digest) in digests {
+        let metadata = &mut objects[i].body["spec"]["template"]["metadata"];
+        if metadata["annotations"].is_null() {
+            metadata["annotations"] = serde_json::json!({});
+        }
+        metadata["annotations"][CONFIG_DIGEST_ANNOTATION] = digest.into();
+    }
+}
+
+/// The objects a release consists of: every Deployment, and the ConfigMaps and Secrets
+/// their pod templates read (envFrom, env valueFrom, volumes). Services, ingresses and
+/// autoscalers are not versioned with the image; the migration Job never is (migrations
+/// only go forward). A Secret is recorded with each value replaced by its digest: the
+/// record shows that a credential changed, never the credential, and a rollback leaves
+/// the cluster's current Secrets as they are.
+pub fn release_objects(objects: &[&RenderedObject]) -> Vec<ReleaseObject> {
+    let read = read_by_deployments(objects.iter().copied());
     let mut out: Vec<ReleaseObject> = objects
         .iter()
-        .filter(|o| {
-            o.key.kind == "Deployment"
-                || ((o.key.kind == "ConfigMap" || o.key.kind == "Secret")
-                    && read.contains(&(
-                        o.key.kind.clone(),
-                        o.key.namespace.clone(),
-                        o.key.name.clone(),
-                    )))
-        })
+        .filter(|o| o.key.kind == "Deployment" || is_read(&read, o))
         .map(|o| {
             let mut body = o.body.clone();
             if !o.key.namespace.is_empty() {
                 body["metadata"]["namespace"] = o.key.namespace.clone().into();
+            }
+            if o.key.kind == "Secret" {
+                redact(&mut body);
             }
             ReleaseObject {
                 key: o.key.clone(),
@@ -179,6 +231,39 @@ fn collect_references(
             add("Secret", source["secret"]["name"].as_str());
         }
     }
+}
+
+/// Replaces a Secret's values with their digests, as a release records them.
+pub fn redact(secret: &mut Value) {
+    for field in ["data", "stringData"] {
+        if let Some(values) = secret[field].as_object_mut() {
+            for value in values.values_mut() {
+                let text = value.as_str().unwrap_or_default();
+                *value = format!(
+                    "{REDACTED_PREFIX}{}",
+                    hex::encode(Sha256::digest(text.as_bytes()))
+                )
+                .into();
+            }
+        }
+    }
+}
+
+/// Whether a recorded object is a Secret whose values were kept out of the record
+/// (a rollback does not apply it).
+pub fn is_redacted(object: &ReleaseObject) -> bool {
+    is_redacted_body(&object.key, &object.body)
+}
+
+/// [`is_redacted`] for an object's key and body.
+pub fn is_redacted_body(key: &ObjectKey, body: &Value) -> bool {
+    key.kind == "Secret"
+        && ["data", "stringData"].iter().any(|f| {
+            body[*f].as_object().is_some_and(|m| {
+                m.values()
+                    .any(|v| v.as_str().is_some_and(|t| t.starts_with(REDACTED_PREFIX)))
+            })
+        })
 }
 
 /// The digest of a release's objects.
@@ -378,4 +463,94 @@ pub fn rollback_target<'a>(
                     .into(),
             ),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn object(body: Value) -> RenderedObject {
+        RenderedObject::from_value(Path::new("t"), body, "ns").unwrap()
+    }
+
+    fn deployment(name: &str, secret: &str) -> RenderedObject {
+        object(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"template": {"spec": {"containers": [{
+                "name": "c",
+                "envFrom": [{"configMapRef": {"name": "cfg"}}, {"secretRef": {"name": secret}}],
+            }]}}},
+        }))
+    }
+
+    fn config(kind: &str, name: &str, value: &str) -> RenderedObject {
+        object(json!({
+            "apiVersion": "v1", "kind": kind,
+            "metadata": {"name": name, "namespace": "ns"},
+            "data": {"K": value},
+        }))
+    }
+
+    fn digest_of(objects: &[RenderedObject], name: &str) -> String {
+        let d = objects.iter().find(|o| o.key.name == name).unwrap();
+        d.body["spec"]["template"]["metadata"]["annotations"][CONFIG_DIGEST_ANNOTATION]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_changed_setting_or_secret_changes_only_the_digest_of_the_deployments_that_read_it() {
+        let stamp = |cfg: &str, events: &str| {
+            let mut objects = vec![
+                config("ConfigMap", "cfg", cfg),
+                deployment("api", "events"),
+                deployment("other", "database"),
+            ];
+            let infra = vec![
+                config("Secret", "events", events),
+                config("Secret", "database", "db"),
+                config("Secret", "unread", "x"),
+            ];
+            stamp_config_digest(&mut objects, &infra);
+            (digest_of(&objects, "api"), digest_of(&objects, "other"))
+        };
+        let (api, other) = stamp("a", "s1");
+        assert_eq!(stamp("a", "s1"), (api.clone(), other.clone()), "stable");
+        let (api2, other2) = stamp("a", "s2");
+        assert_ne!(api2, api, "a new webhook secret rolls the api");
+        assert_eq!(other2, other, "a Secret it does not read leaves it alone");
+        let (api3, other3) = stamp("b", "s1");
+        assert_ne!(api3, api);
+        assert_ne!(other3, other, "a setting both read rolls both");
+    }
+
+    #[test]
+    fn release_records_keep_secret_values_out_and_rollbacks_skip_them() {
+        let d = deployment("api", "events");
+        let cfg = config("ConfigMap", "cfg", "setting");
+        let secret = config("Secret", "events", "c2lnbmluZy1rZXk=");
+        let objects = release_objects(&[&d, &cfg, &secret]);
+        let text = serde_json::to_string(&objects).unwrap();
+        assert!(!text.contains("c2lnbmluZy1rZXk="), "{text}");
+        assert!(text.contains("setting"));
+        let recorded: Vec<(&str, bool)> = objects
+            .iter()
+            .map(|o| (o.key.name.as_str(), is_redacted(o)))
+            .collect();
+        assert_eq!(
+            recorded,
+            [("cfg", false), ("events", true), ("api", false)],
+            "ConfigMaps and Secrets first, only the Secret redacted"
+        );
+        // Two different secrets still make two different releases.
+        let other = config("Secret", "events", "b3RoZXI=");
+        assert_ne!(
+            digest(&objects),
+            digest(&release_objects(&[&d, &cfg, &other]))
+        );
+    }
 }

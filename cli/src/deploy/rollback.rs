@@ -58,8 +58,9 @@ impl RollbackReport {
     }
 }
 
-/// Applies a release's objects (ConfigMaps and Secrets first) and waits for its
-/// Deployments; `step` shows the progress.
+/// Applies a release's objects (ConfigMaps first) and waits for its Deployments; `step`
+/// shows the progress. Secrets are recorded redacted and stay as the cluster has them: a
+/// rollback brings back code and settings, not an old credential.
 pub(super) async fn apply_release(
     access: &mut ClusterAccess,
     release: &Release,
@@ -67,7 +68,11 @@ pub(super) async fn apply_release(
     step: &Step,
 ) -> Result<Vec<DeploymentState>> {
     let mut applier = Applier::new(access.client().await?);
-    for object in &release.objects {
+    for object in release
+        .objects
+        .iter()
+        .filter(|o| !super::release::is_redacted(o))
+    {
         step.update(&object.key.to_string());
         let rendered = RenderedObject {
             file: PathBuf::from(format!("release revision {}", release.revision)),

@@ -126,6 +126,7 @@ async fn deploy(
         infra::substitute_outputs(std::slice::from_mut(job), &outputs)?;
     }
     infra::annotate_service_accounts(&mut tree.objects, &outputs);
+    release::stamp_config_digest(&mut tree.objects, &infra_objects);
 
     // Preflight: nothing is applied to a cluster that cannot run it.
     let step = ui.step("preflight: the cluster serves every kind and its add-ons are ready");

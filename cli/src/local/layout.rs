@@ -69,6 +69,12 @@ impl Layout {
         self.dir().join("api-token")
     }
 
+    /// The key the local webhook's events are signed with (0600, made by the first `up`
+    /// that has a webhook).
+    pub fn webhook_secret(&self) -> PathBuf {
+        self.dir.join("webhook-secret")
+    }
+
     pub fn pid_file(&self, process: &str) -> PathBuf {
         self.run_dir().join(format!("{process}.pid"))
     }

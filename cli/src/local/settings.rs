@@ -30,6 +30,9 @@ pub(super) struct LocalSettings {
     pub rate_limit: crate::profile::RateLimit,
     pub metrics_namespace: String,
     pub metric_dimensions: String,
+    /// Where batch outcome events are posted (`--webhook-url`, else the profile's).
+    pub webhook_url: Option<crate::profile::WebhookUrl>,
+    pub event_max_attempts: u32,
 }
 
 impl LocalSettings {
@@ -65,13 +68,21 @@ impl LocalSettings {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join(","),
+            webhook_url: runtime.events.webhook_url.clone(),
+            event_max_attempts: runtime.events.max_attempts,
         })
     }
 
     /// The environment shared by every runtime process (the api adds `RATES_BIND`), by
-    /// the contract's names.
-    pub(super) fn runtime_env(&self, database_url: &str) -> Vec<(String, String)> {
-        named([
+    /// the contract's names. Every process delivers outcome events, so each gets the
+    /// webhook and its key (`webhook_secret`, required with a webhook).
+    pub(super) fn runtime_env(
+        &self,
+        database_url: &str,
+        webhook_secret: Option<&str>,
+    ) -> Vec<(String, String)> {
+        let webhook = self.webhook_url.as_ref().zip(webhook_secret);
+        let mut env = named([
             (rs::DATABASE_URL, database_url.to_string()),
             (rs::RATES_QUEUE_BACKEND, "postgres".to_string()),
             (rs::RATES_LOG, self.log.clone()),
@@ -92,7 +103,18 @@ impl LocalSettings {
             ),
             (rs::RATES_METRICS_NAMESPACE, self.metrics_namespace.clone()),
             (rs::RATES_METRICS_DIMENSIONS, self.metric_dimensions.clone()),
-        ])
+            (
+                rs::RATES_WEBHOOK_MAX_ATTEMPTS,
+                self.event_max_attempts.to_string(),
+            ),
+        ]);
+        if let Some((url, secret)) = webhook {
+            env.extend(named([
+                (rs::RATES_WEBHOOK_URL, url.to_string()),
+                (rs::RATES_WEBHOOK_SECRET, secret.to_string()),
+            ]));
+        }
+        env
     }
 
     /// The api's extra environment.

@@ -19,10 +19,10 @@ use super::runtime_binary::RatesBinary;
 use super::settings::{fingerprint, LocalSettings};
 use super::state::LocalState;
 use crate::cli::UpArgs;
-use crate::client_token;
 use crate::context::Context;
 use crate::profile::Profile;
 use crate::ui::Step;
+use crate::{client_token, webhook_secret};
 use crate::{Error, Result};
 
 /// The api's role argument: `rates serve`.
@@ -81,7 +81,11 @@ pub fn up(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
         |_| "up to date".into(),
     )?;
 
-    let shared_env = settings.runtime_env(&database_url);
+    let webhook_secret = match &settings.webhook_url {
+        Some(_) => Some(webhook_secret::local(&layout.webhook_secret())?),
+        None => None,
+    };
+    let shared_env = settings.runtime_env(&database_url, webhook_secret.as_deref());
     let api_env: Vec<_> = shared_env
         .iter()
         .cloned()
@@ -149,6 +153,7 @@ pub fn up(ctx: &Context, profile: &Profile, args: &UpArgs) -> Result<ExitCode> {
         &workers,
         cluster.port(),
         example_lane,
+        settings.webhook_url.as_ref(),
         elapsed,
     );
     Ok(ExitCode::SUCCESS)
@@ -555,6 +560,7 @@ fn print_summary(
     workers: &[ProcessReport],
     db_port: u16,
     example_lane: Option<demo_data::ExampleLane>,
+    webhook: Option<&crate::profile::WebhookUrl>,
     elapsed: Duration,
 ) {
     let url = &state.api_url;
@@ -581,12 +587,21 @@ fn print_summary(
         Some(batch) => format!("  Demo data:  batch {} ({})\n", batch.id, batch.status),
         None => String::new(),
     };
+    let secret_file = layout.webhook_secret();
+    let events = match webhook {
+        Some(url) => format!(
+            "  Events:     posted to {url}, signed with the key in {} (docs/batches.md)\n",
+            secret_file.display()
+        ),
+        None => String::new(),
+    };
     let text = format!(
         "\nThe rates service runs on this machine (ready in {:.1}s).\n\
          \n  API:        {url}  (OpenAPI document: {url}/openapi.json)\n\
          \x20 Database:   {db}\n\
          \x20 Processes:  api pid {api_pid}, {n} worker(s) pids {worker_pids}, PostgreSQL on port {db_port}\n\
          {demo}\
+         {events}\
          \x20 Logs:       {logs}/ and {db_log}\n\
          \x20             envctl logs {env} [api|worker|db] [-f]\n\
          \nTry it (the token is client `admin`, every scope; `rates token create` makes others):\n  TOKEN=$(cat {token_file})\n  {rates_example}\n  {batch_example}\n\
@@ -614,6 +629,7 @@ fn print_summary(
         "db_log": layout.db_log(),
         "seconds": elapsed.as_secs_f64(),
         "examples": { "rates": rates_example },
+        "webhook": webhook.map(|url| json!({ "url": url, "secret_file": secret_file })),
     });
     ctx.ui.result(&text, &value);
 }

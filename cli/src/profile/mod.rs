@@ -21,8 +21,8 @@ pub use review::{ReviewSettings, Span};
 pub use settings::*;
 pub use values::{
     AccountId, Cidr, Cpu, DbInstanceClass, ImageRepository, ImageTag, InstanceType,
-    KubernetesVersion, LogFilter, Memory, PostgresVersion, Region, RetentionDays, DB_FAMILIES,
-    LOG_RETENTION_DAYS, NODE_FAMILIES,
+    KubernetesVersion, LogFilter, Memory, PostgresVersion, Region, RetentionDays, WebhookUrl,
+    DB_FAMILIES, LOG_RETENTION_DAYS, NODE_FAMILIES,
 };
 
 use crate::Result;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::values::{
     AccountId, Cidr, Cpu, DbInstanceClass, EcrRepositoryName, ImageRepository, ImageTag,
     InstanceType, KubernetesVersion, LogFilter, Memory, PostgresVersion, Region, RetentionDays,
+    WebhookUrl,
 };
 
 /// Where an environment runs.
@@ -335,6 +336,23 @@ pub struct RuntimeSettings {
     pub max_batch_bytes: u64,
     pub max_range_days: u32,
     pub ingress: IngressSettings,
+    /// Where batch outcome events go besides the environment's SNS topic.
+    pub events: EventSettings,
+}
+
+/// Batch outcome events: the webhook every target can post them to, and how often one
+/// event is tried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// `RATES_WEBHOOK_URL`; none: no webhook. Its signing secret is the environment's own
+    /// (Secrets Manager `<name>/events/webhook-secret`, or `.envctl/local/webhook-secret`),
+    /// made by `envctl up` unless one is already there.
+    #[serde(default)]
+    pub webhook_url: Option<WebhookUrl>,
+    /// `RATES_WEBHOOK_MAX_ATTEMPTS`: deliveries of one event (webhook and SNS topic) before
+    /// it is kept as given up.
+    pub max_attempts: u32,
 }
 
 /// Logs and metrics.

@@ -563,6 +563,21 @@ pub(super) fn check(p: &Profile) -> Vec<Problem> {
         1_000_000,
         "runtime.api.rate_limit.burst",
     );
+    c.range(r.events.max_attempts, 1, 100, "runtime.events.max_attempts");
+    // Events name batches, their sources and first errors; over plain HTTP they (and the
+    // signature a replay could reuse within its window) cross the network in clear. On
+    // one machine the receiver is on the loopback.
+    c.require(
+        p.target != Target::Aws
+            || !r
+                .events
+                .webhook_url
+                .as_ref()
+                .is_some_and(|u| u.is_plain_http()),
+        "runtime.events.webhook_url",
+        "a webhook of an AWS environment must use https://",
+        "give the receiver's https:// URL (plain http:// is for `envctl up local` only)",
+    );
     c.range(r.worker.db_pool_size, 1, 200, "runtime.worker.db_pool_size");
     c.range(r.worker.concurrency, 1, 64, "runtime.worker.concurrency");
     c.range(

@@ -196,6 +196,37 @@ checked_string!(
 );
 
 checked_string!(
+    /// Where batch outcome events are posted (`RATES_WEBHOOK_URL`): an absolute http(s)
+    /// URL with a host and without credentials or a fragment. The events are signed with
+    /// the environment's webhook secret, so the URL itself is not a secret: it is rendered
+    /// into the ConfigMap and kept in git with the profile.
+    WebhookUrl,
+    |v| {
+        let url = match reqwest::Url::parse(v) {
+            Ok(url) => url,
+            Err(e) => return Some(format!("`{v}` is not a URL ({e}); write it like `https://hooks.example.com/rates`")),
+        };
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Some(format!("`{v}` is not an http:// or https:// URL with a host; write it like `https://hooks.example.com/rates`"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Some(format!("`{v}` carries credentials, which would be rendered in clear into the ConfigMap; receivers authenticate events by their signature (docs/batches.md)"));
+        }
+        if url.fragment().is_some() {
+            return Some(format!("`{v}` has a fragment (`#...`), which is never sent to the receiver"));
+        }
+        None
+    }
+);
+
+impl WebhookUrl {
+    /// Whether events would cross the network in clear.
+    pub fn is_plain_http(&self) -> bool {
+        reqwest::Url::parse(&self.0).is_ok_and(|u| u.scheme() == "http")
+    }
+}
+
+checked_string!(
     /// A log filter in tracing's EnvFilter syntax, e.g. `info` or `rates=debug,info`.
     LogFilter,
     |v| {
@@ -427,6 +458,33 @@ mod tests {
                 EcrRepositoryName::try_from(bad.to_string()).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn webhook_urls_are_absolute_http_without_credentials() {
+        for ok in [
+            "https://hooks.example.com/rates",
+            "http://127.0.0.1:9000/hook",
+            "https://hooks.example.com:8443/a?b=c",
+        ] {
+            assert!(WebhookUrl::try_from(ok.to_string()).is_ok(), "{ok}");
+        }
+        assert!(WebhookUrl::try_from("HTTP://127.0.0.1/x".to_string())
+            .unwrap()
+            .is_plain_http());
+        assert!(!WebhookUrl::try_from("https://h.example.com/".to_string())
+            .unwrap()
+            .is_plain_http());
+        for (bad, says) in [
+            ("hooks.example.com/rates", "is not a URL"),
+            ("ftp://hooks.example.com/x", "http:// or https://"),
+            ("file:///tmp/x", "http:// or https://"),
+            ("https://user:pass@hooks.example.com/", "credentials"),
+            ("https://hooks.example.com/#x", "fragment"),
+        ] {
+            let err = WebhookUrl::try_from(bad.to_string()).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
         }
     }
 }

@@ -7,6 +7,11 @@ use sha2::{Digest, Sha256};
 
 use crate::profile::{Capacity, Profile};
 
+/// The Secret `envctl up` writes the webhook's signing secret into
+/// (`RATES_WEBHOOK_SECRET`); rendered into the Deployments' `envFrom` only when the
+/// profile has a `runtime.events.webhook_url`.
+pub const EVENTS_SECRET: &str = "rates-events";
+
 /// Names derived from a profile that several files must agree on.
 #[derive(Debug, Clone)]
 pub struct Names {
@@ -108,11 +113,22 @@ pub fn runtime_config(p: &Profile) -> Vec<(String, String)> {
         ),
         (rs::RATES_S3_DROP_PREFIX, p.storage.drop_prefix.clone()),
         (
+            rs::RATES_WEBHOOK_MAX_ATTEMPTS,
+            r.events.max_attempts.to_string(),
+        ),
+        (
             rs::RATES_WORKER_CONCURRENCY,
             r.worker.concurrency.to_string(),
         ),
     ]
     .into_iter()
+    // The URL is no secret (its signing secret is; see EVENTS_SECRET).
+    .chain(
+        r.events
+            .webhook_url
+            .as_ref()
+            .map(|url| (rs::RATES_WEBHOOK_URL, url.to_string())),
+    )
     .map(|(k, v)| (k.name.to_string(), v))
     .collect()
 }
@@ -254,6 +270,7 @@ pub(super) fn build(p: &Profile) -> Value {
             "database": names.database,
             "replicas": names.replicas,
             "migration_job": names.migration_job,
+            "events_secret": p.runtime.events.webhook_url.is_some().then_some(EVENTS_SECRET),
         },
         "node_groups": node_groups,
         "prestop_seconds": PRESTOP_SECONDS,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub use cloudwatch::{
     check_runtime_metrics, validate_alarms, validate_dashboard, RuntimeMetricUse,
 };
-pub use context::{ecr_repository, image_ref, runtime_config, Names};
+pub use context::{ecr_repository, image_ref, runtime_config, Names, EVENTS_SECRET};
 pub use kubernetes::{validate_manifests, KubernetesSummary};
 pub use rendered::{slash_path, Rendered, MANIFEST};
 pub use templates::Templates;

@@ -4,23 +4,8 @@
 use envctl::profile::Profile;
 use envctl::Error;
 
+use crate::support::profiles::project;
 use crate::support::{normalize, repo_root as repo, Envctl};
-
-/// A throw-away project: the repository's base.yaml plus the given profiles.
-fn project(profiles: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("environments")).unwrap();
-    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
-    std::fs::copy(
-        repo().join("environments/base.yaml"),
-        dir.path().join("environments/base.yaml"),
-    )
-    .unwrap();
-    for (name, text) in profiles {
-        std::fs::write(dir.path().join(format!("environments/{name}.yaml")), text).unwrap();
-    }
-    dir
-}
 
 /// Loads `bad` and returns (file name, line, key, message).
 fn error_of(profiles: &[(&str, &str)]) -> (String, usize, String, String, Option<String>) {

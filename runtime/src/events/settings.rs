@@ -88,12 +88,13 @@ fn webhook(env: &Env<'_>) -> Result<Option<WebhookSettings>> {
             "is required with RATES_WEBHOOK_URL: receivers check every event's signature",
         )
     })?;
-    // The secret is the receiver's only proof: short ones can be guessed offline from
-    // one signed event.
-    if secret.len() < 16 {
+    if secret.len() < s::WEBHOOK_SECRET_MIN_LEN {
         return Err(Error::config(
             s::RATES_WEBHOOK_SECRET.name,
-            "must be at least 16 characters (use 32 random bytes, e.g. `openssl rand -hex 32`)",
+            format!(
+                "must be at least {} characters (use 32 random bytes, e.g. `openssl rand -hex 32`)",
+                s::WEBHOOK_SECRET_MIN_LEN
+            ),
         ));
     }
     Ok(Some(WebhookSettings { url, secret }))

@@ -81,3 +81,19 @@ resource "aws_sns_topic" "events" {
   kms_master_key_id = var.kms_key_arn
   tags              = var.tags
 }
+
+# The key batch outcome events posted to the webhook are signed with
+# (RATES_WEBHOOK_SECRET). Terraform owns the secret, so it goes with the environment;
+# envctl puts a value (32 random bytes) the first `up` after it exists and keeps any value
+# already there, so an operator can put the receiver's own key instead. Its value is
+# never in Terraform state.
+resource "aws_secretsmanager_secret" "webhook" {
+  # checkov:skip=CKV2_AWS_57:the receiver holds the same key; it is rotated by putting a new value and running envctl up, not by a rotation Lambda
+  count = var.webhook_secret_name == null ? 0 : 1
+
+  name                    = var.webhook_secret_name
+  description             = "${var.name}: the key batch outcome webhooks are signed with, put here by envctl up"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = var.secret_recovery_window_days
+  tags                    = var.tags
+}

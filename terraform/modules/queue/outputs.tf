@@ -27,3 +27,8 @@ output "events_topic_arn" {
   description = "SNS topic of batch outcome events."
   value       = aws_sns_topic.events.arn
 }
+
+output "webhook_secret_arn" {
+  description = "Secrets Manager secret holding the webhook's signing key (null without a webhook)."
+  value       = one(aws_secretsmanager_secret.webhook[*].arn)
+}

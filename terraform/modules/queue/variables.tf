@@ -54,6 +54,23 @@ variable "kms_key_arn" {
   type        = string
 }
 
+variable "webhook_secret_name" {
+  description = "Name of the Secrets Manager secret holding the key batch outcome webhooks are signed with (its value is put by envctl up, never by Terraform); null: the environment has no webhook and no such secret."
+  type        = string
+  default     = null
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted webhook secret can be restored (0 deletes it at once, so a review stack of the same name can be created again)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
+    error_message = "secret_recovery_window_days must be 0 or between 7 and 30 (Secrets Manager's limits)."
+  }
+}
+
 variable "tags" {
   description = "Tags of every resource."
   type        = map(string)

@@ -65,7 +65,6 @@ impl GitHubApi {
         openapi::get();
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").expect("bind the GitHub stand-in");
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let store = Arc::new(Mutex::new(Store {
             owner: owner.into(),
@@ -75,22 +74,7 @@ impl GitHubApi {
             ..Store::default()
         }));
         let app = Router::new().fallback(handle).with_state(store.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
+        let (tx, thread) = super::serve_in_background(listener, app);
         GitHubApi {
             store,
             port,

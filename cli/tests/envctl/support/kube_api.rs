@@ -268,25 +268,9 @@ impl KubeApi {
         }));
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in API server");
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new().fallback(handle).with_state(store.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
+        let (tx, thread) = super::serve_in_background(listener, app);
         KubeApi {
             port,
             store,

@@ -10,6 +10,7 @@ mod driver;
 pub(crate) mod github_api;
 pub(crate) mod kube_api;
 pub(crate) mod local;
+pub(crate) mod profiles;
 pub(crate) mod review;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,35 @@ use serde_json::{json, Value};
 
 pub(crate) use driver::{Envctl, Run};
 pub(crate) use kube_api::KubeApi;
+
+/// Serves `app` on `listener` from a thread of its own (a current-thread runtime) until
+/// the returned sender is used or dropped; join the handle to wait for it to stop.
+pub(crate) fn serve_in_background(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    listener.set_nonblocking(true).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+    });
+    (tx, thread)
+}
 
 /// The repository root (cli/ is the crate dir).
 pub(crate) fn repo_root() -> PathBuf {
