@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::aws::AlarmSpec;
+use crate::kube::cluster::ClusterAccess;
 use crate::profile::METRIC_DELIVERY_DELAY;
 use crate::test_hooks;
 use crate::ui::Step;
@@ -152,21 +153,15 @@ pub async fn watch(
     cw: &aws_sdk_cloudwatch::Client,
     alarms: &RollbackAlarms,
     bake: Duration,
-    endpoints: &[String],
+    probes: &[super::smoke::Probe],
+    access: &mut ClusterAccess,
     already_firing: &BTreeSet<String>,
     step: &Step,
 ) -> Result<Option<Fired>> {
     let started = Instant::now();
     let poll = poll_interval();
     let mut ignored = already_firing.clone();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| Error::Bake {
-            message: format!("no HTTP client: {e}"),
-            help: None,
-        })?;
-    let mut smoke_failures = vec![0u32; endpoints.len()];
+    let mut smoke_failures = vec![0u32; probes.len()];
     loop {
         let now_firing = firing(cw, &alarms.names).await?;
         let names: BTreeSet<String> = now_firing.iter().map(|f| f.name.clone()).collect();
@@ -178,13 +173,15 @@ pub async fn watch(
                 at: Utc::now(),
             }));
         }
-        for (endpoint, failures) in endpoints.iter().zip(smoke_failures.iter_mut()) {
-            let url = format!("{}/readyz", endpoint.trim_end_matches('/'));
-            let problem = match http.get(&url).send().await {
-                Ok(resp) if resp.status().is_success() => None,
-                Ok(resp) => Some(resp.status().to_string()),
-                Err(err) => Some(err.to_string()),
-            };
+        let kube = if probes.is_empty() {
+            None
+        } else {
+            Some(access.client().await?)
+        };
+        for (probe, failures) in probes.iter().zip(smoke_failures.iter_mut()) {
+            let Some(kube) = &kube else { break };
+            let url = &probe.url;
+            let problem = probe.check(kube).await.err();
             match problem {
                 None => *failures = 0,
                 Some(problem) => {

@@ -14,6 +14,7 @@ mod report;
 mod rollback;
 pub mod safety;
 mod session;
+pub mod smoke;
 mod status;
 pub mod tree;
 mod up;

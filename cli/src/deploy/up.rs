@@ -22,6 +22,7 @@ use crate::{Error, Result};
 
 use super::bake::{self, Fired, RollbackAlarms};
 use super::release::{self, Release, ReleaseOutcome, ReleaseStore};
+use super::smoke;
 use super::status::endpoints;
 use super::{
     infra, rollback, safety, DeployTree, ImageContractCheck, Session, UpOptions, UpReport,
@@ -307,13 +308,14 @@ async fn deploy(
 
         let client = access.client().await?;
         let endpoints = endpoints(&client, &tree.namespace, &tree.prune_selector).await?;
-        for endpoint in &endpoints {
-            smoke_test(ui, endpoint, &tree.namespace, opts.timeout).await?;
+        let probes = smoke::probes(&client, &tree.namespace, &tree.prune_selector).await?;
+        for probe in &probes {
+            smoke_test(ui, probe, &mut access, &tree.namespace, opts.timeout).await?;
         }
-        Ok((states, alarm_sync, dashboard_change, endpoints))
+        Ok((states, alarm_sync, dashboard_change, endpoints, probes))
     }
     .await;
-    let (states, alarm_sync, dashboard_change, endpoints) = match rolled {
+    let (states, alarm_sync, dashboard_change, endpoints, probes) = match rolled {
         Ok(done) => done,
         Err(err) => {
             if let Some(r) = &mut new_release {
@@ -345,7 +347,7 @@ async fn deploy(
                 } else {
                     rollback.names.join(", ")
                 },
-                if endpoints.is_empty() {
+                if probes.is_empty() {
                     ""
                 } else {
                     " and the smoke test"
@@ -355,7 +357,8 @@ async fn deploy(
                 &cw,
                 &rollback,
                 bake_time,
-                &endpoints,
+                &probes,
+                &mut access,
                 &already_firing,
                 &step,
             )
@@ -683,20 +686,19 @@ fn job_failed(data: &serde_json::Value) -> bool {
     })
 }
 
-/// GET /readyz on an endpoint until it answers 2xx, for up to `timeout` (at most 5
-/// minutes: a new load balancer's DNS name can take that long to resolve). No ready
-/// answer fails `up`: the release is rolled out but does not serve.
+/// The probe until it answers 2xx, for up to `timeout` (at most 5 minutes: a new load
+/// balancer's name takes a minute or two to resolve).
 async fn smoke_test(
     ui: &crate::ui::Ui,
-    endpoint: &str,
+    probe: &smoke::Probe,
+    access: &mut ClusterAccess,
     namespace: &str,
     timeout: Duration,
 ) -> Result<()> {
-    let url = format!("{}/readyz", endpoint.trim_end_matches('/'));
-    let step = ui.step(format!("smoke test {url}"));
+    let step = ui.step(format!("smoke test {}", probe.describe()));
     let failed = |message: String| {
         Error::SmokeTest {
-        url: url.clone(),
+        url: probe.url.clone(),
         message,
         help: Some(format!(
             "the new release is rolled out but does not answer through the load balancer. \
@@ -706,20 +708,15 @@ async fn smoke_test(
         )),
     }
     };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| failed(format!("no HTTP client: {e}")))?;
     let wait = timeout.min(Duration::from_secs(5 * 60));
     let deadline = Instant::now() + wait;
     loop {
-        let last = match client.get(&url).send().await {
-            Ok(resp) if resp.status().is_success() => {
-                step.done(&format!("{}", resp.status()));
+        let last = match probe.check(&access.client().await?).await {
+            Ok(status) => {
+                step.done(&status);
                 return Ok(());
             }
-            Ok(resp) => resp.status().to_string(),
-            Err(err) => err.to_string(),
+            Err(problem) => problem,
         };
         if Instant::now() >= deadline {
             let message = format!(
@@ -729,7 +726,7 @@ async fn smoke_test(
             step.fail(&message);
             return Err(failed(message));
         }
-        step.update(&format!("waiting for {url}: {last}"));
+        step.update(&format!("waiting for {}: {last}", probe.url));
         tokio::time::sleep(
             Duration::from_secs(1)
                 .min(wait / 4)

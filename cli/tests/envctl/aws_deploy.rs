@@ -665,33 +665,43 @@ fn readyz_server(status: &'static str) -> String {
 
 #[test]
 fn a_failing_smoke_test_fails_up_and_says_how_to_go_back() {
-    // dev: an internal load balancer without a DNS name of its own, so the smoke test
-    // goes to the load balancer's address (staging's goes to https://its host).
+    // dev: an internal load balancer, which answers only inside the VPC (its name does
+    // not even resolve here): the smoke test goes through the API server's proxy to the
+    // Ingress's backend Service, which reaches the same pods.
     let w = World::new();
     w.provision_infrastructure("dev");
+    let ns = "rates-dev";
+    w.kube
+        .set_service_endpoints(ns, "rates-api", &readyz_server("200 OK"));
     up_json(&w, "dev");
-    let point_ingresses_at = |host: &str| {
-        for (_, ns, name) in w.kube.keys().iter().filter(|(p, _, _)| p == "ingresses") {
-            w.kube.set_status(
-                "ingresses",
-                ns,
-                name,
-                json!({ "loadBalancer": { "ingress": [{ "hostname": host }] } }),
-            );
-        }
-    };
-    point_ingresses_at(&readyz_server("503 Service Unavailable"));
+    let lb = "internal-k8s-ratesdev-0123456789.eu-west-1.elb.amazonaws.com";
+    for (_, ns, name) in w.kube.keys().iter().filter(|(p, _, _)| p == "ingresses") {
+        w.kube.set_status(
+            "ingresses",
+            ns,
+            name,
+            json!({ "loadBalancer": { "ingress": [{ "hostname": lb }] } }),
+        );
+    }
+    w.kube
+        .set_service_endpoints(ns, "rates-api", &readyz_server("503 Service Unavailable"));
     w.envctl()
         .args(["up", "dev", "--yes", "--timeout", "2s"])
         .assert()
         .code(1)
-        .stderr(says("smoke test of http://127.0.0.1:"))
-        .stderr(says(
-            "no ready answer within 2s (last: 503 Service Unavailable)",
-        ))
+        .stderr(says(&format!("smoke test of http://{lb}/readyz")))
+        .stderr(says("no ready answer within 2s (last: 503"))
         .stderr(says("rollout undo"));
+    assert!(
+        w.kube
+            .requests()
+            .iter()
+            .any(|r| r == "GET /api/v1/namespaces/rates-dev/services/rates-api:http/proxy/readyz"),
+        "through the service proxy"
+    );
     // The same release answering ready: up succeeds.
-    point_ingresses_at(&readyz_server("200 OK"));
+    w.kube
+        .set_service_endpoints(ns, "rates-api", &readyz_server("200 OK"));
     w.envctl()
         .args(["up", "dev", "--yes", "--timeout", "2s"])
         .assert()

@@ -241,6 +241,9 @@ pub(crate) struct Store {
     /// The bearer token of the tests' own requests ([`KubeApi::request`]): only this
     /// process knows it, so envctl cannot use it.
     test_token: String,
+    /// Where the API server's service proxy sends a Service's requests: (namespace,
+    /// name) -> "host:port" standing for its ready endpoints (the pods).
+    pub service_endpoints: BTreeMap<(String, String), String>,
 }
 
 /// A running stand-in API server on 127.0.0.1.
@@ -422,6 +425,16 @@ impl KubeApi {
                 serde_json::from_str(&text).unwrap_or(Value::String(text)),
             )
         })
+    }
+
+    /// Makes `address` ("host:port", plain HTTP) what Service `namespace/name`'s ready
+    /// endpoints answer on, for the API server's service proxy.
+    pub(crate) fn set_service_endpoints(&self, namespace: &str, name: &str, address: &str) {
+        self.store
+            .lock()
+            .unwrap()
+            .service_endpoints
+            .insert((namespace.into(), name.into()), address.into());
     }
 
     /// Sets a field of a live object's status (e.g. an Ingress's load balancer).
@@ -644,6 +657,32 @@ fn route(path: &str) -> Option<Route> {
     }))
 }
 
+/// `/api/v1/namespaces/NS/services/NAME[:PORT]/proxy/REST` -> (NS, NAME, /REST).
+fn proxy_route(path: &str) -> Option<(String, String, String)> {
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let (namespace, rest) = rest.split_once("/services/")?;
+    let (service, rest) = rest.split_once("/proxy")?;
+    let name = service.split(':').next().unwrap_or(service);
+    let rest = if rest.is_empty() { "/" } else { rest };
+    Some((namespace.to_string(), name.to_string(), rest.to_string()))
+}
+
+/// What the service's endpoints at `address` answer to GET `path`, passed on as the API
+/// server passes a proxied answer on.
+async fn proxy_get(address: &str, path: &str) -> Response {
+    match reqwest::get(format!("http://{address}{path}")).await {
+        Ok(resp) => {
+            let code = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+            (code, resp.bytes().await.unwrap_or_default()).into_response()
+        }
+        Err(e) => status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!("error trying to reach service: {e}"),
+        ),
+    }
+}
+
 fn query(uri: &Uri) -> BTreeMap<String, String> {
     uri.query()
         .unwrap_or_default()
@@ -673,6 +712,73 @@ fn percent_decode(s: &str) -> String {
 
 async fn handle(
     State(store): State<Arc<Mutex<Store>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some((namespace, service, rest)) = proxy_route(uri.path()) {
+        return match proxy_target(&store, &method, &uri, &headers, namespace, service) {
+            Ok(address) => proxy_get(&address, &rest).await,
+            Err(refused) => refused,
+        };
+    }
+    handle_objects(&store, method, uri, headers, body)
+}
+
+/// The API server's service proxy (GET only, as envctl uses it): 404 without the
+/// Service, 503 without ready endpoints, else the address the endpoints answer on.
+fn proxy_target(
+    store: &Mutex<Store>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    namespace: String,
+    service: String,
+) -> Result<String, Response> {
+    let mut store = store.lock().unwrap();
+    store.requests.push(format!("{method} {}", uri.path()));
+    if let Err(reason) = check_token(&mut store, headers) {
+        store.rejected_tokens += 1;
+        store.last_token_error = Some(reason);
+        return Err(status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized".into(),
+        ));
+    }
+    if *method != Method::GET {
+        return Err(status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "GET only".into(),
+        ));
+    }
+    if !store
+        .objects
+        .contains_key(&("services".into(), namespace.clone(), service.clone()))
+    {
+        return Err(status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("services \"{service}\" not found"),
+        ));
+    }
+    store
+        .service_endpoints
+        .get(&(namespace, service.clone()))
+        .cloned()
+        .ok_or_else(|| {
+            status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                format!("no endpoints available for service \"{service}\""),
+            )
+        })
+}
+
+fn handle_objects(
+    store: &Mutex<Store>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
