@@ -175,15 +175,21 @@ impl Error {
         E: std::error::Error + 'static,
     {
         let operation = operation.into();
-        move |err| {
-            let mut message = err.to_string();
-            let mut source = err.source();
-            while let Some(s) = source {
-                message.push_str(": ");
-                message.push_str(&s.to_string());
-                source = s.source();
-            }
-            Error::Aws { operation, message }
+        move |err| Error::Aws {
+            operation,
+            message: chain(&err),
         }
     }
+}
+
+/// An error's message followed by its sources' (the reason is often only in them).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

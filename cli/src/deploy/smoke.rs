@@ -99,21 +99,9 @@ impl Probe {
         match client.get(parsed).send().await {
             Ok(resp) if resp.status().is_success() => Ok(resp.status().to_string()),
             Ok(resp) => Err(resp.status().to_string()),
-            Err(err) => Err(error_chain(&err)),
+            Err(err) => Err(crate::error::chain(&err)),
         }
     }
-}
-
-/// reqwest's error with its sources (the TLS or connect reason is in them).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// The probes of the environment's Ingresses (those matching `selector` in `namespace`)

@@ -720,7 +720,7 @@ async fn handle(
     if let Some((namespace, service, rest)) = proxy_route(uri.path()) {
         return match proxy_target(&store, &method, &uri, &headers, namespace, service) {
             Ok(address) => proxy_get(&address, &rest).await,
-            Err(refused) => refused,
+            Err(refused) => *refused,
         };
     }
     handle_objects(&store, method, uri, headers, body)
@@ -735,45 +735,45 @@ fn proxy_target(
     headers: &HeaderMap,
     namespace: String,
     service: String,
-) -> Result<String, Response> {
+) -> Result<String, Box<Response>> {
     let mut store = store.lock().unwrap();
     store.requests.push(format!("{method} {}", uri.path()));
     if let Err(reason) = check_token(&mut store, headers) {
         store.rejected_tokens += 1;
         store.last_token_error = Some(reason);
-        return Err(status(
+        return Err(Box::new(status(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "Unauthorized".into(),
-        ));
+        )));
     }
     if *method != Method::GET {
-        return Err(status(
+        return Err(Box::new(status(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
             "GET only".into(),
-        ));
+        )));
     }
     if !store
         .objects
         .contains_key(&("services".into(), namespace.clone(), service.clone()))
     {
-        return Err(status(
+        return Err(Box::new(status(
             StatusCode::NOT_FOUND,
             "NotFound",
             format!("services \"{service}\" not found"),
-        ));
+        )));
     }
     store
         .service_endpoints
         .get(&(namespace, service.clone()))
         .cloned()
         .ok_or_else(|| {
-            status(
+            Box::new(status(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailable",
                 format!("no endpoints available for service \"{service}\""),
-            )
+            ))
         })
 }
 
