@@ -38,6 +38,15 @@ fn help_texts_are_snapshotted() {
         &["diff", "--help"],
         &["list", "--help"],
         &["profile", "show", "--help"],
+        &["bootstrap", "--help"],
+        &["plan", "--help"],
+        &["up", "--help"],
+        &["down", "--help"],
+        &["status", "--help"],
+        &["rollback", "--help"],
+        &["drift", "--help"],
+        &["history", "--help"],
+        &["logs", "--help"],
     ] {
         let text = stdout(envctl(dir.path()).args(args));
         insta::assert_snapshot!(
