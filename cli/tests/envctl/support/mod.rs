@@ -96,8 +96,6 @@ pub(crate) struct World {
     pub tf_dir: PathBuf,
     pub rt: tokio::runtime::Runtime,
     pub terraform: Terraform,
-    /// The stacks `provision_infrastructure` named (real core: whose state says the add-ons).
-    core_stacks: std::sync::Mutex<Vec<String>>,
 }
 
 pub(crate) const REGION: &str = "eu-west-1";
@@ -147,7 +145,6 @@ impl World {
             tf_dir,
             rt,
             terraform,
-            core_stacks: Default::default(),
         };
         // The release every profile deploys (base.yaml's runtime.image.tag), as CI pushed
         // it to each account repository: stamped with this contract version.
@@ -270,22 +267,15 @@ impl World {
             .clusters
             .insert(name.clone());
         if self.terraform == Terraform::Core {
-            // The add-ons are what the applied root's `cluster_controllers` output says
-            // (from this or any stack provisioned before), installed once real Terraform
-            // has applied it: the API server reads it from the stack's state.
+            // The add-ons are what an applied root's `cluster_controllers` output says,
+            // installed once real Terraform has applied one: the API server reads it from
+            // the Terraform state in the S3 backend (any stack's: one API server serves
+            // every stack of a test).
             let endpoint = self.moto.endpoint_url();
-            let mut stacks = self.core_stacks.lock().unwrap();
-            stacks.push(env.to_string());
-            let stacks = stacks.clone();
             self.kube.store.lock().unwrap().controllers_source = Some(Box::new(move || {
-                stacks.iter().find_map(|stack| {
-                    read_state(&endpoint, stack)
-                        .and_then(|s| {
-                            s["outputs"]["cluster_controllers"]["value"]
-                                .as_object()
-                                .cloned()
-                        })
-                        .map(Value::Object)
+                read_states(&endpoint).into_iter().find_map(|(_, state)| {
+                    let value = &state["outputs"]["cluster_controllers"]["value"];
+                    value.is_object().then(|| value.clone())
                 })
             }));
             return;
@@ -499,11 +489,20 @@ impl World {
 }
 
 /// Stack `stack`'s Terraform state: the S3 backend's object `envs/STACK/terraform.tfstate`
-/// in whichever bucket of moto (at `endpoint`) holds it. On a thread and runtime of its own,
-/// so that anything may call it (the in-test API server's handler among them).
+/// in whichever bucket of moto (at `endpoint`) holds it.
 fn read_state(endpoint: &str, stack: &str) -> Option<Value> {
-    let endpoint = endpoint.to_string();
     let key = format!("envs/{stack}/terraform.tfstate");
+    read_states(endpoint)
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, state)| state)
+}
+
+/// Every Terraform state object (`envs/*/terraform.tfstate`) in moto's buckets, by key. On
+/// a thread and runtime of its own, so that anything may call it (the in-test API server's
+/// handler among them).
+fn read_states(endpoint: &str) -> Vec<(String, Value)> {
+    let endpoint = endpoint.to_string();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -522,15 +521,36 @@ fn read_state(endpoint: &str, stack: &str) -> Option<Value> {
                 .force_path_style(true)
                 .build();
             let s3 = aws_sdk_s3::Client::from_conf(conf);
-            let buckets = s3.list_buckets().send().await.ok()?;
-            for b in buckets.buckets() {
-                let Some(bucket) = b.name() else { continue };
-                if let Ok(obj) = s3.get_object().bucket(bucket).key(&key).send().await {
-                    let bytes = obj.body.collect().await.ok()?.into_bytes();
-                    return serde_json::from_slice(&bytes).ok();
+            let mut states = Vec::new();
+            let Ok(buckets) = s3.list_buckets().send().await else {
+                return states;
+            };
+            for bucket in buckets.buckets().iter().filter_map(|b| b.name()) {
+                let Ok(list) = s3
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix("envs/")
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                for key in list.contents().iter().filter_map(|o| o.key()) {
+                    if !key.ends_with("/terraform.tfstate") {
+                        continue;
+                    }
+                    let Ok(obj) = s3.get_object().bucket(bucket).key(key).send().await else {
+                        continue;
+                    };
+                    let Ok(bytes) = obj.body.collect().await else {
+                        continue;
+                    };
+                    if let Ok(state) = serde_json::from_slice(&bytes.into_bytes()) {
+                        states.push((key.to_string(), state));
+                    }
                 }
             }
-            None
+            states
         })
     })
     .join()
