@@ -639,15 +639,22 @@ class StubServicer(ProviderServicer):
         return pb.UpgradeResourceState.Response(upgraded_state=to_dynamic_value(_wrap_dynamic_blocks(block, state)))
 
     def ReadResource(self, request, context):
-        if request.type_name in moto_backed.RESOURCES and self._moto():
-            # Gone from moto behind Terraform's back: dropped from state, as the real
-            # provider does (a destroy then skips it, an apply creates it again).
-            current = read_dynamic_value(request.current_state)
-            if current is not None and not self._moto().exists(request.type_name, current):
-                return pb.ReadResource.Response(new_state=to_dynamic_value(None))
+        if request.type_name in moto_backed.RESOURCES:
+            try:
+                moto = self._moto()
+                current = read_dynamic_value(request.current_state)
+                # Gone from moto behind Terraform's back: dropped from state, as the real
+                # provider does (a destroy then skips it, an apply creates it again).
+                if moto and current is not None and not moto.exists(request.type_name, current):
+                    return pb.ReadResource.Response(new_state=to_dynamic_value(None))
+            except Exception as e:
+                diags = Diagnostics().add_error(f"{request.type_name}: {e}")
+                return pb.ReadResource.Response(new_state=request.current_state, diagnostics=diags.to_pb())
         return pb.ReadResource.Response(new_state=request.current_state, private=request.private)
 
     def _moto(self):
+        """The moto client when moto-backing is on; raises MotoError when it is asked for
+        without an emulator (each caller turns that into the operation's error)."""
         if not hasattr(self, "_moto_client"):
             self._moto_client = moto_backed.Moto(self.region) if self.name == "aws" and moto_backed.enabled() else None
         return self._moto_client
@@ -674,9 +681,10 @@ class StubServicer(ProviderServicer):
     def ApplyResourceChange(self, request, context):
         planned = read_dynamic_value(request.planned_state)
         if planned is None:
-            if request.type_name in moto_backed.RESOURCES and self._moto():
+            if request.type_name in moto_backed.RESOURCES:
                 try:
-                    self._moto().delete(request.type_name, read_dynamic_value(request.prior_state))
+                    if self._moto():
+                        self._moto().delete(request.type_name, read_dynamic_value(request.prior_state))
                 except Exception as e:
                     diags = Diagnostics().add_error(f"{request.type_name}: {e}")
                     return pb.ApplyResourceChange.Response(new_state=request.prior_state, diagnostics=diags.to_pb())
@@ -714,9 +722,10 @@ class StubServicer(ProviderServicer):
     def ReadDataSource(self, request, context):
         cfg = read_dynamic_value(request.config)
         block = self._block("data_source_schemas", request.type_name)
-        if request.type_name in moto_backed.DATA_SOURCES and self._moto():
+        if request.type_name in moto_backed.DATA_SOURCES:
             try:
-                answered = getattr(self._moto(), "read_" + request.type_name)(cfg)
+                moto = self._moto()
+                answered = getattr(moto, "read_" + request.type_name)(cfg) if moto else {}
             except Exception as e:
                 diags = Diagnostics().add_error(str(e))
                 return pb.ReadDataSource.Response(diagnostics=diags.to_pb())
