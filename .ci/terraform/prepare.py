@@ -50,7 +50,9 @@ def ensure():
     """Builds what is missing; returns the CLI configuration file."""
     root = cache_dir()
     versions = {n: importlib.metadata.version(d) for n, d in PROVIDERS.items()}
-    stamp = json.dumps({"versions": versions, "code": _code_stamp()}, sort_keys=True)
+    # The mirror's executables name this directory's stub_provider.py: another checkout's
+    # cache is not this one's.
+    stamp = json.dumps({"versions": versions, "code": _code_stamp(), "dir": str(HERE)}, sort_keys=True)
     conf = root / "terraform.rc"
     if _current(root, stamp):
         return conf

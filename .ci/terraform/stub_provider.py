@@ -16,7 +16,10 @@ schema alone, for every resource type the provider has:
   zones, `aws_iam_policy_document` JSON built from its statements, `tls_certificate`
   fingerprints, `aws_eks_cluster_auth` tokens; anything else computed gets a generated
   value of its type;
-- read returns the stored state (nothing drifts behind Terraform's back).
+- read returns the stored state (nothing drifts behind Terraform's back);
+- for tests only (`ENVCTL_STUB_MOTO=1` with `AWS_ENDPOINT_URL`), the few types envctl
+  reads back from AWS after an apply are created in, read from and deleted in moto, with
+  moto's ids and ARNs as their computed attributes (moto_backed.py lists them).
 
 Terraform core itself checks every configuration against the schema (unknown arguments,
 missing required ones, blocks written as arguments, types) and checks each plan and
@@ -36,6 +39,8 @@ from tf.provider import ProviderServicer
 from tf.runner import run_provider
 from tf.types import Unknown
 from tf.utils import Diagnostics, read_dynamic_value, to_dynamic_value
+
+import moto_backed
 
 ACCOUNT_ID = "123456789012"
 
@@ -450,6 +455,17 @@ def _fill(values, type_name, block, value):
     return out
 
 
+def _known(value):
+    """The value with every unknown left out (None)."""
+    if value is Unknown:
+        return None
+    if isinstance(value, dict):
+        return {k: _known(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_known(v) for v in value]
+    return value
+
+
 def _fill_value(values, type_name, name, ty, v, obj):
     if v is Unknown:
         return values.of_type(ty, type_name, name, obj)
@@ -623,7 +639,25 @@ class StubServicer(ProviderServicer):
         return pb.UpgradeResourceState.Response(upgraded_state=to_dynamic_value(_wrap_dynamic_blocks(block, state)))
 
     def ReadResource(self, request, context):
+        if request.type_name in moto_backed.RESOURCES:
+            try:
+                moto = self._moto()
+                current = read_dynamic_value(request.current_state)
+                # Gone from moto behind Terraform's back: dropped from state, as the real
+                # provider does (a destroy then skips it, an apply creates it again).
+                if moto and current is not None and not moto.exists(request.type_name, current):
+                    return pb.ReadResource.Response(new_state=to_dynamic_value(None))
+            except Exception as e:
+                diags = Diagnostics().add_error(f"{request.type_name}: {e}")
+                return pb.ReadResource.Response(new_state=request.current_state, diagnostics=diags.to_pb())
         return pb.ReadResource.Response(new_state=request.current_state, private=request.private)
+
+    def _moto(self):
+        """The moto client when moto-backing is on; raises MotoError when it is asked for
+        without an emulator (each caller turns that into the operation's error)."""
+        if not hasattr(self, "_moto_client"):
+            self._moto_client = moto_backed.Moto(self.region) if self.name == "aws" and moto_backed.enabled() else None
+        return self._moto_client
 
     def _tags_all(self, block, obj):
         if "tags_all" in block.get("attributes", {}) and obj.get("tags_all") in (None, Unknown):
@@ -647,6 +681,13 @@ class StubServicer(ProviderServicer):
     def ApplyResourceChange(self, request, context):
         planned = read_dynamic_value(request.planned_state)
         if planned is None:
+            if request.type_name in moto_backed.RESOURCES:
+                try:
+                    if self._moto():
+                        self._moto().delete(request.type_name, read_dynamic_value(request.prior_state))
+                except Exception as e:
+                    diags = Diagnostics().add_error(f"{request.type_name}: {e}")
+                    return pb.ApplyResourceChange.Response(new_state=request.prior_state, diagnostics=diags.to_pb())
             return pb.ApplyResourceChange.Response(new_state=to_dynamic_value(None))
         block = self._block("resource_schemas", request.type_name)
         # Tests of interrupting an apply need one that takes a while (seconds per resource).
@@ -655,12 +696,40 @@ class StubServicer(ProviderServicer):
             import time
 
             time.sleep(delay)
-        new = _fill(self.values(), request.type_name, block, self._tags_all(block, planned))
+        planned = self._tags_all(block, planned)
+        if request.type_name in moto_backed.RESOURCES:
+            try:
+                planned = self._apply_in_moto(request.type_name, read_dynamic_value(request.prior_state), planned)
+            except Exception as e:  # the apply of this resource fails, as a provider error
+                diags = Diagnostics().add_error(f"{request.type_name}: {e}")
+                return pb.ApplyResourceChange.Response(new_state=request.prior_state, diagnostics=diags.to_pb())
+        new = _fill(self.values(), request.type_name, block, planned)
         return pb.ApplyResourceChange.Response(new_state=to_dynamic_value(new), private=request.planned_private)
+
+    def _apply_in_moto(self, type_name, prior, planned):
+        """Creates or updates the object in moto; moto's answers fill what was unknown."""
+        moto = self._moto()
+        if moto is None:
+            return planned
+        known = _known(planned)  # what is still unknown is moto's to answer
+        answered = moto.create(type_name, known) if prior is None else moto.update(type_name, prior, known)
+        out = dict(planned)
+        for k, v in answered.items():
+            if out.get(k) is Unknown and v is not None:
+                out[k] = v
+        return out
 
     def ReadDataSource(self, request, context):
         cfg = read_dynamic_value(request.config)
         block = self._block("data_source_schemas", request.type_name)
+        if request.type_name in moto_backed.DATA_SOURCES:
+            try:
+                moto = self._moto()
+                answered = getattr(moto, "read_" + request.type_name)(cfg) if moto else {}
+            except Exception as e:
+                diags = Diagnostics().add_error(str(e))
+                return pb.ReadDataSource.Response(diagnostics=diags.to_pb())
+            cfg = {**cfg, **{k: v for k, v in answered.items() if k in block.get("attributes", {}) and v is not None}}
         state = read_data_source(self.values(), request.type_name, block, cfg)
         return pb.ReadDataSource.Response(state=to_dynamic_value(state))
 

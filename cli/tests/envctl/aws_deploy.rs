@@ -1,7 +1,8 @@
 //! `envctl up`, `status` and `down` end to end: real AWS APIs (CloudFormation, EKS,
 //! Secrets Manager, CloudWatch, STS) on the moto server through the real SDK clients;
-//! Terraform through the terraform STAND-IN and Kubernetes through the in-test API
-//! server STAND-IN (support/), the only two stand-ins.
+//! Terraform through real Terraform core applying the rendered root (the happy path and
+//! `down`) or the terraform STAND-IN where a test says why, and Kubernetes through the
+//! in-test API server STAND-IN (support/).
 
 use crate::support::{says, World};
 use base64::Engine as _;
@@ -115,6 +116,14 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
             .any(|c| c == "apply -input=false -no-color -lock-timeout=5m tfplan"),
         "applied exactly the saved plan: {calls:?}"
     );
+    // Real core applied the rendered root under staging's own state key, and the cluster
+    // envctl then reached is the one Terraform created in moto.
+    let applied = w.state_resources("staging").unwrap_or(0);
+    assert!(
+        applied > 50,
+        "the whole root is in staging's state: {applied}"
+    );
+    assert!(w.cluster_exists("rates-staging"));
 
     // AWS side: every rendered alarm, with the topic substituted and the environment's tag.
     let alarms = w.alarms();
@@ -164,12 +173,19 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
         .kube
         .get("secrets", NS, "rates-database")
         .expect("Secret rates-database");
-    assert_eq!(
-        decode(&secret, "DATABASE_URL"),
-        "postgres://rates_app@rates-staging.c9akciq32.eu-west-1.rds.amazonaws.com:5432/rates?sslmode=verify-full"
+    // The primary's address as Terraform applied it (module.database.aws_db_instance.primary,
+    // identifier rates-staging-db), the port from the database_port output.
+    let url = decode(&secret, "DATABASE_URL");
+    let host = url
+        .strip_prefix("postgres://rates_app@")
+        .and_then(|rest| rest.strip_suffix(":5432/rates?sslmode=verify-full"))
+        .unwrap_or_else(|| panic!("{url}"));
+    assert!(
+        host.starts_with("rates-staging-db.") && host.ends_with(".eu-west-1.rds.amazonaws.com"),
+        "{url}"
     );
     assert!(decode(&secret, "DATABASE_READ_URL")
-        .starts_with("postgres://rates_app@rates-staging-replica-0."));
+        .starts_with("postgres://rates_app@rates-staging-db-replica-1."));
     assert_eq!(decode(&secret, "RATES_DATABASE_IAM_AUTH"), "true");
     assert_eq!(
         decode(&secret, "RATES_DATABASE_CA_FILE"),
@@ -179,9 +195,26 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
         .kube
         .get("secrets", NS, "rates-database-admin")
         .expect("Secret rates-database-admin");
+    // The master credentials are what Terraform put in the secret (random_password, through
+    // aws_secretsmanager_secret_version), read back from Secrets Manager by envctl.
+    let master: Value = {
+        let sm = aws_sdk_secretsmanager::Client::new(&w.sdk());
+        let out =
+            w.rt.block_on(
+                sm.get_secret_value()
+                    .secret_id("rates-staging/database/master")
+                    .send(),
+            )
+            .expect("the master secret Terraform created in moto");
+        serde_json::from_str(out.secret_string().unwrap()).unwrap()
+    };
+    assert_eq!(master["username"], "rates_admin");
     assert_eq!(
         decode(&admin, "DATABASE_URL"),
-        "postgres://rates_admin:p%40ss%3Aw%2Frd@rates-staging.c9akciq32.eu-west-1.rds.amazonaws.com:5432/rates?sslmode=verify-full"
+        format!(
+            "postgres://rates_admin:{}@{host}:5432/rates?sslmode=verify-full",
+            master["password"].as_str().unwrap()
+        )
     );
     let job_env = w
         .kube
@@ -213,9 +246,13 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
         .kube
         .get("configmaps", NS, "rates-infra")
         .expect("ConfigMap rates-infra");
+    // The queue Terraform created in moto, by the URL moto gave it.
     assert_eq!(
         infra["data"]["RATES_SQS_QUEUE_URL"],
-        "https://sqs.eu-west-1.amazonaws.com/123456789012/rates-staging-batches"
+        format!(
+            "{}/123456789012/rates-staging-batches",
+            w.moto.endpoint_url()
+        )
     );
     assert_eq!(
         infra["data"]["RATES_EVENTS_TOPIC_ARN"],
@@ -452,9 +489,14 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
             .any(|c| c.starts_with("plan") && c.contains("-destroy")),
         "{calls:?}"
     );
-    assert!(
-        !w.tf_dir.join("applied").exists(),
+    assert_eq!(
+        w.state_resources("staging"),
+        Some(0),
         "terraform destroyed everything"
+    );
+    assert!(
+        !w.cluster_exists("rates-staging"),
+        "the cluster is gone from moto"
     );
 
     // down again: everything is already gone, and that is fine.
@@ -470,7 +512,8 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
 
 #[test]
 fn a_stuck_rollout_says_why_before_the_timeout() {
-    let w = World::new();
+    // Stand-in for speed: this test is about a stuck rollout (Kubernetes side), not Terraform (support/mod.rs).
+    let w = World::with_standin();
     w.provision_infrastructure("staging");
     w.kube
         .store
@@ -499,7 +542,8 @@ fn a_stuck_rollout_says_why_before_the_timeout() {
 
 #[test]
 fn a_failed_migration_stops_before_the_deployments_with_its_log() {
-    let w = World::new();
+    // Stand-in for speed: this test is about the migration Job's failure, not Terraform (support/mod.rs).
+    let w = World::with_standin();
     w.provision_infrastructure("staging");
     w.kube.store.lock().unwrap().failing_jobs.insert("*".into());
     w.envctl()
@@ -564,8 +608,11 @@ fn down_resumes_when_part_of_the_environment_is_already_gone() {
             "kubernetes: skipped (cluster rates-staging not found: already gone)",
         ))
         .stdout(contains("resource(s) destroyed"));
-    assert!(
-        !w.tf_dir.join("applied").exists(),
+    // Refresh found the cluster gone (dropped from state, as the AWS provider does) and
+    // the destroy took the rest.
+    assert_eq!(
+        w.state_resources("staging"),
+        Some(0),
         "terraform destroyed the rest"
     );
     assert!(w.dashboard("rates-staging").is_none());
@@ -574,7 +621,8 @@ fn down_resumes_when_part_of_the_environment_is_already_gone() {
 /// Staging provisioned, with a migration Job that runs longer than the API server
 /// accepts a token.
 fn migration_outliving_a_token() -> World {
-    let w = World::new();
+    // Stand-in for speed: this test is about EKS token renewal during a long migration, not Terraform (support/mod.rs).
+    let w = World::with_standin();
     w.provision_infrastructure("staging");
     {
         let mut store = w.kube.store.lock().unwrap();
@@ -624,7 +672,8 @@ fn a_token_that_is_not_renewed_expires_during_a_long_migration() {
 
 #[test]
 fn a_token_signed_with_other_credentials_is_refused() {
-    let w = World::new();
+    // Stand-in for speed: this test is about the EKS token's signature, not Terraform (support/mod.rs).
+    let w = World::with_standin();
     w.provision_infrastructure("staging");
     w.envctl()
         .env("AWS_SECRET_ACCESS_KEY", "not-the-test-secret")
@@ -668,7 +717,8 @@ fn a_failing_smoke_test_fails_up_and_says_how_to_go_back() {
     // dev: an internal load balancer, which answers only inside the VPC (its name does
     // not even resolve here): the smoke test goes through the API server's proxy to the
     // Ingress's backend Service, which reaches the same pods.
-    let w = World::new();
+    // Stand-in for speed: this test is about the smoke test, not Terraform (support/mod.rs).
+    let w = World::with_standin();
     w.provision_infrastructure("dev");
     let ns = "rates-dev";
     w.kube
@@ -710,7 +760,8 @@ fn a_failing_smoke_test_fails_up_and_says_how_to_go_back() {
 
 #[test]
 fn preflight_stops_before_applying_while_an_add_on_is_missing() {
-    let w = World::new();
+    // Stand-in for speed: this test is about the add-on preflight, not Terraform (support/mod.rs).
+    let w = World::with_standin();
     w.provision_infrastructure("staging");
     let controllers = crate::support::cluster_controllers();
     for (name, controller) in controllers.as_object().unwrap() {
@@ -770,7 +821,8 @@ fn the_controllers_fixture_matches_the_addons_module() {
 
 #[test]
 fn image_tag_deploys_the_commit_ci_built() {
-    let w = World::new();
+    // Stand-in for speed: this test is about the image tag, not Terraform (support/mod.rs).
+    let w = World::with_standin();
     w.provision_infrastructure("staging");
     let sha = "3f70cd8a9d1e4b5c6f7a8b9c0d1e2f3a4b5c6d7e";
     // CI pushed it, stamped with this contract version.
@@ -843,7 +895,8 @@ fn owned_by(object: &Value, manager: &str) -> Option<Value> {
 
 #[test]
 fn the_api_server_refuses_fields_and_types_its_schema_does_not_declare() {
-    let w = World::new();
+    // Stand-in for speed: this test is about the API server's schema validation, not Terraform (support/mod.rs).
+    let w = World::with_standin();
     w.provision_infrastructure("staging");
     // A misspelled field in the api's container: the 1.32 schema has no `imagePulPolicy`.
     let template = w.root().join("templates/k8s/40-api.yaml.j2");
@@ -922,7 +975,8 @@ fn the_api_server_refuses_fields_and_types_its_schema_does_not_declare() {
 
 #[test]
 fn server_side_apply_keeps_other_managers_fields_and_refuses_immutable_changes() {
-    let w = World::new();
+    // Stand-in for speed: this test is about server-side apply, not Terraform (support/mod.rs).
+    let w = World::with_standin();
     w.provision_infrastructure("staging");
     up_json(&w, "staging");
     let api = w.kube.get("deployments", NS, "rates-api").unwrap();

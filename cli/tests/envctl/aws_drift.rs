@@ -74,7 +74,8 @@ fn change_threshold(w: &World, name: &str, threshold: f64) {
 
 #[test]
 fn drift_reports_every_layer_and_exits_0_2_or_1() {
-    let w = World::new();
+    // Stand-in: a refresh that finds drift (TF_STANDIN_REFRESH); the stubs' refresh returns the stored state, so real core cannot report drift here.
+    let w = World::with_standin();
     // Never deployed: an error, not "no drift".
     w.envctl()
         .args(["drift", "staging"])
@@ -214,7 +215,7 @@ fn drift_reports_every_layer_and_exits_0_2_or_1() {
     assert_eq!(tf["drift"].as_array().unwrap().len(), 1, "{tf}");
     assert_eq!(
         tf["drift"][0]["address"],
-        "module.network.aws_security_group.database"
+        "module.database.aws_security_group.this"
     );
     assert_eq!(tf["drift"][0]["attributes"][0], "ingress[0].cidr_blocks[0]");
     assert_eq!(
@@ -235,7 +236,7 @@ fn drift_reports_every_layer_and_exits_0_2_or_1() {
         .stdout;
     for expected in [
         "staging: DRIFT",
-        "module.network.aws_security_group.database changed outside Terraform: ingress[0].cidr_blocks[0]",
+        "module.database.aws_security_group.this changed outside Terraform: ingress[0].cidr_blocks[0]",
         "Deployment/rates-api (namespace rates-staging) changed",
         "PodDisruptionBudget/rates-api (namespace rates-staging) missing",
         "alarm rates-staging-api-p99-latency changed",

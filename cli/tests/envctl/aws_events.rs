@@ -2,10 +2,9 @@
 //! Terraform-owned Secrets Manager secret (made once, an operator's own value kept), hands
 //! it to the api and worker through Secret `rates-events`, rolls their pods when it
 //! changes, and never writes it into the release history. moto for AWS, the in-test
-//! Kubernetes API for the cluster, the terraform stand-in for the apply (support/).
+//! Kubernetes API for the cluster, real Terraform core for the apply (support/).
 
 use base64::Engine as _;
-use serde_json::{json, Value};
 
 use crate::support::{World, ACCOUNT, REGION};
 
@@ -43,27 +42,35 @@ fn up(w: &World) {
 fn up_keeps_the_webhook_key_in_secrets_manager_hands_it_to_the_pods_and_never_records_it() {
     let w = World::new();
     w.provision_infrastructure("staging");
-    // Terraform's webhook secret: created without a value, as modules/queue does.
-    let sm = aws_sdk_secretsmanager::Client::new(&w.sdk());
-    let arn =
-        w.rt.block_on(
-            sm.create_secret()
-                .name("rates-staging/events/webhook-secret")
-                .send(),
-        )
-        .unwrap()
-        .arn
-        .unwrap();
-    let outputs_file = w.tf_dir.join("outputs.json");
-    let mut outputs: Value =
-        serde_json::from_str(&std::fs::read_to_string(&outputs_file).unwrap()).unwrap();
-    outputs["webhook_secret_arn"] = json!({ "sensitive": false, "type": "string", "value": arn });
-    std::fs::write(&outputs_file, outputs.to_string()).unwrap();
     w.edit_profile("staging", |doc| {
         doc["runtime"]["events"]["webhook_url"] = "https://hooks.example.com/rates".into();
     });
 
+    // Real Terraform core applies the root: modules/queue creates the secret (count 1,
+    // in moto through the stub provider), and its output names it.
     up(&w);
+    let state = crate::support::read_state(&w.moto.endpoint_url(), "staging").unwrap();
+    let webhook = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["module"] == "module.queue"
+                && r["type"] == "aws_secretsmanager_secret"
+                && r["name"] == "webhook"
+        })
+        .expect("modules/queue's webhook secret is in the state");
+    assert_eq!(webhook["instances"].as_array().unwrap().len(), 1);
+    let sm = aws_sdk_secretsmanager::Client::new(&w.sdk());
+    let arn =
+        w.rt.block_on(
+            sm.describe_secret()
+                .secret_id("rates-staging/events/webhook-secret")
+                .send(),
+        )
+        .expect("the webhook secret Terraform created")
+        .arn
+        .unwrap();
     let stored =
         w.rt.block_on(sm.get_secret_value().secret_id(&arn).send())
             .unwrap()

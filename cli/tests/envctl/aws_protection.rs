@@ -78,7 +78,8 @@ fn up_with_changes_needs_yes_without_a_terminal_and_changes_nothing() {
 
 #[test]
 fn protected_destroys_need_force_protected_even_with_yes() {
-    let w = World::new();
+    // Stand-in: a plan that replaces the database (plan-changes.json); the providers' published schemas carry no ForceNew, so the stubs never plan a replacement.
+    let w = World::with_standin();
     w.provision_infrastructure("production");
     w.envctl()
         .args(["up", "production", "--yes"])
@@ -171,7 +172,8 @@ fn on_a_terminal_the_protected_name_must_be_typed() {
 
 #[test]
 fn on_a_terminal_up_asks_and_shows_live_progress() {
-    let w = World::new();
+    // Stand-in: a resource that is still creating after 10 s (recorded apply output); the stubs create instantly, so real core never prints "Still creating".
+    let w = World::with_standin();
     w.provision_infrastructure("staging");
     let (code, shown) = w.envctl_on_terminal(&["up", "staging", "--timeout", "20s"], "y\n");
     assert_eq!(code, 0, "{shown}");

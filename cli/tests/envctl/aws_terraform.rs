@@ -1,8 +1,9 @@
 //! envctl's Terraform steps: binary discovery and version checks (with the real
 //! terraform binary, which is too old here), and plan/summary/exit codes, argument
 //! passing and Ctrl-C forwarding against the terraform STAND-IN
-//! (support/terraform/terraform-standin: records its arguments and replays
-//! realistic `terraform show -json` plans; the AWS provider cannot be downloaded here).
+//! (support/terraform/terraform-standin: records its arguments and replays recorded
+//! `terraform show -json` plans), where a test needs what real core cannot produce here:
+//! replacements, a hanging apply, an old version (each test says which).
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,8 @@ fn real_terraform() -> std::path::PathBuf {
 
 #[test]
 fn a_too_old_terraform_is_refused_with_install_guidance() {
-    let w = World::new();
+    // Stand-in: a Terraform that reports 1.4.7 (TF_STANDIN_VERSION); real core is 1.15.
+    let w = World::with_standin();
     let terraform = real_terraform();
     let version = std::process::Command::new(&terraform)
         .args(["version", "-json"])
@@ -93,7 +95,8 @@ fn plan_needs_the_state_backend() {
 
 #[test]
 fn plan_summarises_by_type_calls_out_replacements_and_exits_2_on_changes() {
-    let w = World::new();
+    // Stand-in: a plan with replacements (plan-changes.json); the providers' published schemas carry no ForceNew, so the stubs never plan one.
+    let w = World::with_standin();
     w.envctl().args(["bootstrap", "staging"]).assert().success();
     let out = w
         .envctl()
@@ -103,10 +106,10 @@ fn plan_summarises_by_type_calls_out_replacements_and_exits_2_on_changes() {
         .code(2)
         .stdout(contains("Plan: 4 to add, 2 to change, 4 to destroy."))
         .stdout(contains(
-            "! module.network.aws_nat_gateway.main[1]: an attribute that cannot be updated in place changed [subnet_id] (old one destroyed first)",
+            "! module.network.aws_nat_gateway.this[1]: an attribute that cannot be updated in place changed [subnet_id] (old one destroyed first)",
         ))
         .stdout(contains(
-            "! module.database.aws_db_parameter_group.main: an attribute that cannot be updated in place changed [family] (new one created first)",
+            "! module.database.aws_db_parameter_group.this: an attribute that cannot be updated in place changed [family] (new one created first)",
         ))
         .stdout(contains("  - module.network.aws_eip.nat[2]"));
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
@@ -207,7 +210,8 @@ fn plan_summarises_by_type_calls_out_replacements_and_exits_2_on_changes() {
 
 #[test]
 fn ctrl_c_is_forwarded_and_envctl_waits_for_the_lock_to_be_released() {
-    let w = World::new();
+    // Stand-in: an apply that hangs until interrupted (TF_STANDIN_HANG_APPLY); terraform_core.rs interrupts a real apply too.
+    let w = World::with_standin();
     w.provision_infrastructure("staging");
     let mut cmd = w.envctl_std();
     let child = cmd

@@ -1,6 +1,7 @@
 //! `envctl review up/down/list/gc` end to end: the marker stack on the moto server
-//! (CloudFormation through the real SDK), the deploy through the AWS tests' stand-ins
-//! (terraform stand-in, in-test Kubernetes API; support/), the real binary.
+//! (CloudFormation through the real SDK), the real binary, the deploy through real
+//! Terraform core (state per stack in the S3 backend) or, where a test says why, the
+//! terraform stand-in, and the in-test Kubernetes API (support/).
 
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,11 @@ fn up_records_and_deploys_rerun_extends_down_removes_everything() {
         "{}",
         stand.terraform_calls()
     );
+    // Real core applied the review root under the stack's own state key, and created the
+    // cluster envctl then deployed to.
+    let applied = stand.w.state_resources(&env).unwrap_or(0);
+    assert!(applied > 50, "{env}'s state holds the root: {applied}");
+    assert!(stand.w.cluster_exists(&format!("rates-{env}")));
 
     // Listed from the cloud with age and expiry.
     stand
@@ -158,6 +164,8 @@ fn up_records_and_deploys_rerun_extends_down_removes_everything() {
         "{}",
         stand.terraform_calls()
     );
+    assert_eq!(stand.w.state_resources(&env), Some(0), "destroyed");
+    assert!(!stand.w.cluster_exists(&format!("rates-{env}")));
     assert!(stand.listed_prs().is_empty());
 
     // Already gone: still success.
@@ -171,7 +179,8 @@ fn up_records_and_deploys_rerun_extends_down_removes_everything() {
 
 #[test]
 fn an_interrupted_teardown_is_listed_and_resumed() {
-    let stand = Stand::new();
+    // Stand-in: a teardown that hangs until interrupted (TF_STANDIN_HANG_APPLY).
+    let stand = Stand::with_standin();
     let env = name(7, "fix/flaky");
     stand.w.provision_infrastructure(&env);
     up(
@@ -279,6 +288,23 @@ fn gc_tears_down_expired_and_closed_stacks_and_reports_it() {
         .collect();
     assert_eq!(torn, [1]);
     assert_eq!(stand.listed_prs(), [2, 3]);
+    // Each stack has its own state: PR 1's teardown emptied its state and deleted its
+    // cluster, and left the other two stacks' state and clusters alone.
+    let stack_state = |pr: u64, branch: &str| {
+        let env = name(pr, branch);
+        (
+            stand.w.state_resources(&env).unwrap_or(0),
+            stand.w.cluster_exists(&format!("rates-{env}")),
+        )
+    };
+    assert_eq!(stack_state(1, "a"), (0, false), "PR 1 torn down");
+    for (pr, branch) in [(2, "b"), (3, "c")] {
+        let (resources, cluster) = stack_state(pr, branch);
+        assert!(
+            resources > 50 && cluster,
+            "PR {pr} untouched: {resources} resources, cluster {cluster}"
+        );
+    }
 
     let out = stand
         .envctl()
@@ -291,11 +317,15 @@ fn gc_tears_down_expired_and_closed_stacks_and_reports_it() {
         "{text}"
     );
     assert_eq!(stand.listed_prs(), [2]);
+    assert_eq!(stack_state(3, "c"), (0, false), "PR 3 torn down");
+    let (resources, cluster) = stack_state(2, "b");
+    assert!(resources > 50 && cluster, "PR 2 untouched: {resources}");
 }
 
 #[test]
 fn hostile_branch_names_become_safe_stack_names() {
-    let stand = Stand::new();
+    // Stand-in for speed: this test is about stack names, not Terraform (support/mod.rs).
+    let stand = Stand::with_standin();
     let long = "x".repeat(300);
     for (pr, branch) in [
         (11, "../../x"),
@@ -347,7 +377,8 @@ fn hostile_branch_names_become_safe_stack_names() {
 
 #[test]
 fn a_failed_deploy_is_recorded_and_still_expires_and_down_asks_first() {
-    let stand = Stand::new();
+    // Stand-in for speed: this test is about the marker of a failed deploy, not Terraform (support/mod.rs).
+    let stand = Stand::with_standin();
     let env = name(21, "broken-migration");
     stand.w.provision_infrastructure(&env);
     stand

