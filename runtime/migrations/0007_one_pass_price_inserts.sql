@@ -9,11 +9,13 @@
 -- * The prices_version row is locked FIRST, so writers of prices (and so of lane_daily)
 --   take turns from this point to their commit. A writer that waited sees, statement by
 --   statement (READ COMMITTED), the lane-days the one before it committed. Taking turns
---   is what lets the aggregates be written without ON CONFLICT (a plain insert of the
---   new lane-days and an update of the existing ones, 2.1-2.7 s) and without sorting
---   the rows into key order first (that order only kept concurrent upserts from
---   deadlocking). It costs no concurrency the old order had: every writer already
---   queued on this row lock at the end of its statement, until its commit.
+--   is what lets the aggregates be written without ON CONFLICT: a plain insert of the
+--   new lane-days and an update of the existing ones (2.1-2.7 s; with every lane-day
+--   already there, as fast as the upsert). It costs no concurrency the old order had:
+--   every writer already queued on this row lock at the end of its statement, until
+--   its commit. The rows are still grouped in key order: no longer against deadlocks,
+--   but because updating 32,000 existing lane-days of a full table in key order took
+--   40% less time than in hash order, and readers find a lane's days on few pages.
 -- * The rows are grouped once by lane and day; the ports are checked from the lanes of
 --   that grouping (a few thousand rows, not two per price), locked FOR KEY SHARE as the
 --   foreign key triggers did, and a missing one fails the statement with SQLSTATE 23503
@@ -30,9 +32,13 @@ DECLARE
 BEGIN
     -- First: writers of prices take turns from here to their commit.
     UPDATE prices_version SET version = version + 1;
+    -- In key order: the updates then walk lane_daily's primary key (and its heap, laid
+    -- out in that order) front to back, and new lane-days are stored in key order, so
+    -- a query's lane and days stay on few pages.
     WITH added AS MATERIALIZED (
         SELECT orig_code, dest_code, day, sum(price) AS price_sum, count(*) AS price_count
         FROM new_prices GROUP BY orig_code, dest_code, day
+        ORDER BY orig_code, dest_code, day
     ), updated AS (
         UPDATE lane_daily l
         SET price_sum = l.price_sum + a.price_sum,
