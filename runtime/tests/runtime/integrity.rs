@@ -9,7 +9,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::support::batch::{fresh_batch_database, spawn_on};
 
-async fn connect(url: &str) -> PgConnection {
+pub(crate) async fn connect(url: &str) -> PgConnection {
     PgConnection::connect(url).await.unwrap()
 }
 
@@ -138,7 +138,8 @@ async fn concurrent_port_deletes_and_price_inserts_never_leave_an_orphan() {
     assert_eq!(orphans(&mut admin).await, 0);
 }
 
-async fn wait_for_a_lock_wait(url: &str) {
+/// Returns once some session of the test database waits for a lock.
+pub(crate) async fn wait_for_a_lock_wait(url: &str) {
     let mut conn = connect(url).await;
     for _ in 0..500 {
         let waiting: i64 = sqlx::query_scalar(

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod aggregates;
 mod api;
 mod app_role;
 mod auth;
