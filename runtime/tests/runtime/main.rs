@@ -17,4 +17,5 @@ mod emf_agent;
 mod events;
 mod integrity;
 mod query;
+mod query_memory;
 mod shutdown;
