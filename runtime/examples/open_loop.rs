@@ -8,7 +8,10 @@
 //!
 //! PATHS_FILE holds one path (with query) per line, used in turn. Prints one line:
 //! `sent ok errors achieved_rps p50_ms p90_ms p99_ms max_ms`. A request counts as an
-//! error when it fails or its status is not 2xx.
+//! error when it fails or its status is not 2xx. With OPEN_LOOP_LOG=FILE it also writes
+//! one line per request, `due_unix_ms latency_ms ok` (ok: 1 or 0), so a caller can take
+//! the percentiles of a window (bench/reads-during-commit: the requests due while a
+//! batch commits).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,6 +55,10 @@ async fn main() {
     let errors = Arc::new(AtomicU64::new(0));
     let interval = Duration::from_secs_f64(1.0 / rate);
     let start = Instant::now();
+    let start_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let log = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let mut tasks = Vec::with_capacity(total as usize);
     for i in 0..total {
         let due = start + interval.mul_f64(i as f64);
@@ -59,6 +66,8 @@ async fn main() {
         let request = client.get(&paths[i as usize % paths.len()]).send();
         let latencies = latencies.clone();
         let errors = errors.clone();
+        let log = log.clone();
+        let due_ms = start_unix_ms + (due - start).as_secs_f64() * 1000.0;
         tasks.push(tokio::spawn(async move {
             let ok = match request.await {
                 Ok(response) => {
@@ -68,11 +77,10 @@ async fn main() {
                 }
                 Err(_) => false,
             };
+            let latency = due.elapsed().as_secs_f64() * 1000.0;
+            log.lock().unwrap().push((due_ms, latency, ok));
             if ok {
-                latencies
-                    .lock()
-                    .unwrap()
-                    .push(due.elapsed().as_secs_f64() * 1000.0);
+                latencies.lock().unwrap().push(latency);
             } else {
                 errors.fetch_add(1, Ordering::Relaxed);
             }
@@ -82,6 +90,14 @@ async fn main() {
         let _ = task.await;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    if let Ok(path) = std::env::var("OPEN_LOOP_LOG") {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for (due, latency, ok) in log.lock().unwrap().iter() {
+            let _ = writeln!(out, "{due:.3} {latency:.3} {}", u8::from(*ok));
+        }
+        std::fs::write(&path, out).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+    }
     let mut l = std::mem::take(&mut *latencies.lock().unwrap());
     l.sort_by(f64::total_cmp);
     let pct = |p: f64| {

@@ -2,6 +2,7 @@
 //! per-lane daily aggregates with the places resolved in memory, and from answers and
 //! lanes kept in memory per data version.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -104,6 +105,8 @@ struct Snapshot {
     version: i64,
     network: Network,
     lanes: Mutex<LaneStore>,
+    /// Origins being loaded in the background.
+    loading: Mutex<HashSet<PortIx>>,
 }
 
 /// The most lane-days kept in memory (16 bytes each, about 32 MB): past it the lanes
@@ -128,6 +131,7 @@ impl Rates {
                 version: -1,
                 network: Network::default(),
                 lanes: Mutex::new(LaneStore::new(0, 0)),
+                loading: Mutex::new(HashSet::new()),
             }))),
             loading: Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -149,6 +153,17 @@ impl Rates {
         held
     }
 
+    /// Origins whose lanes are loading now.
+    pub fn lanes_loading(&self) -> usize {
+        let snapshot = self.latest();
+        let n = snapshot
+            .loading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        n
+    }
+
     /// The JSON answer (an array of [`DayRate`]).
     pub async fn answer(&self, query: RatesQuery, min_count: i64) -> Result<Bytes> {
         let key = CacheKey { query, min_count };
@@ -156,7 +171,7 @@ impl Rates {
             let found = if self.cache.enabled() {
                 self.from_memory(&key).await?
             } else {
-                self.from_aggregates(&key).await?
+                self.from_aggregates(&key).await?.map(|(body, _)| body)
             };
             if let Some(body) = found {
                 return Ok(body);
@@ -185,6 +200,19 @@ impl Rates {
         self.metrics
             .increment_counter("rates_query_cache_total", &[("result", "miss".into())], 1);
         let (origins, dests) = places(&snapshot.network, &key.query)?;
+        let missing = snapshot.missing(origins);
+        if !missing.is_empty() {
+            // Loading whole lanes costs more than answering this one query (a region's
+            // origins after a commit: hundreds of thousands of lane-days): the query
+            // is answered by the database over its range alone, and the lanes come
+            // into memory in the background for the queries after it.
+            self.load_in_background(&snapshot, missing);
+            let Some((body, version)) = self.from_aggregates(key).await? else {
+                return Ok(None);
+            };
+            self.cache.put(version, key.clone(), body.clone());
+            return Ok(Some(body));
+        }
         let Some(lanes) = self.origin_lanes(&snapshot, origins).await? else {
             return Ok(None);
         };
@@ -199,6 +227,29 @@ impl Rates {
         );
         self.cache.put(snapshot.version, key.clone(), body.clone());
         Ok(Some(body))
+    }
+
+    /// Loads the lanes of `origins` into `snapshot` in a task of their own, unless
+    /// another task is loading them already.
+    fn load_in_background(&self, snapshot: &Arc<Snapshot>, origins: Vec<PortIx>) {
+        let wanted: Vec<PortIx> = {
+            let mut loading = snapshot.loading.lock().unwrap_or_else(|e| e.into_inner());
+            origins.into_iter().filter(|&o| loading.insert(o)).collect()
+        };
+        if wanted.is_empty() {
+            return;
+        }
+        let rates = self.clone();
+        let snapshot = snapshot.clone();
+        tokio::spawn(async move {
+            if let Err(e) = rates.origin_lanes(&snapshot, &wanted).await {
+                tracing::warn!(error = %e, "loading lanes into memory failed; queries use the database");
+            }
+            let mut loading = snapshot.loading.lock().unwrap_or_else(|e| e.into_inner());
+            wanted.iter().for_each(|o| {
+                loading.remove(o);
+            });
+        });
     }
 
     /// The lanes from every port of `origins`, all of `snapshot`'s version; loads the
@@ -270,8 +321,9 @@ impl Rates {
     }
 
     /// The answer from one statement over the aggregates, the places resolved in
-    /// memory. None when the statement saw another version than the network used.
-    async fn from_aggregates(&self, key: &CacheKey) -> Result<Option<Bytes>> {
+    /// memory, and the data version it reflects. None when the statement saw another
+    /// version than the network used.
+    async fn from_aggregates(&self, key: &CacheKey) -> Result<Option<(Bytes, i64)>> {
         let mut snapshot = self.latest();
         if snapshot.version < 0 {
             snapshot = self.snapshot(0).await?;
@@ -308,9 +360,9 @@ impl Rates {
                 }
             }
         }
-        Ok(Some(json::day_rates(
-            range.from,
-            averages(&sums, &counts, key.min_count),
+        Ok(Some((
+            json::day_rates(range.from, averages(&sums, &counts, key.min_count)),
+            version,
         )))
     }
 
@@ -353,6 +405,7 @@ impl Rates {
         let snapshot = Arc::new(Snapshot {
             version: loaded,
             lanes: Mutex::new(LaneStore::new(network.port_count(), limit)),
+            loading: Mutex::new(HashSet::new()),
             network,
         });
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
@@ -360,6 +413,18 @@ impl Rates {
             *current = snapshot.clone();
         }
         Ok(snapshot)
+    }
+}
+
+impl Snapshot {
+    /// The origins of `origins` whose lanes are not in memory.
+    fn missing(&self, origins: &[PortIx]) -> Vec<PortIx> {
+        let store = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        origins
+            .iter()
+            .copied()
+            .filter(|&o| store.get(o).is_none())
+            .collect()
     }
 }
 
