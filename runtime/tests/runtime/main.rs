@@ -18,4 +18,5 @@ mod emf_agent;
 mod events;
 mod integrity;
 mod query;
+mod query_memory;
 mod shutdown;
