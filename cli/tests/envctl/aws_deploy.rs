@@ -512,8 +512,7 @@ fn up_deploys_everything_then_is_idempotent_updates_prunes_reports_and_down_remo
 
 #[test]
 fn a_stuck_rollout_says_why_before_the_timeout() {
-    // Stand-in for speed: this test is about a stuck rollout (Kubernetes side), not Terraform (support/mod.rs).
-    let w = World::with_standin();
+    let w = World::new();
     w.provision_infrastructure("staging");
     w.kube
         .store
@@ -542,8 +541,7 @@ fn a_stuck_rollout_says_why_before_the_timeout() {
 
 #[test]
 fn a_failed_migration_stops_before_the_deployments_with_its_log() {
-    // Stand-in for speed: this test is about the migration Job's failure, not Terraform (support/mod.rs).
-    let w = World::with_standin();
+    let w = World::new();
     w.provision_infrastructure("staging");
     w.kube.store.lock().unwrap().failing_jobs.insert("*".into());
     w.envctl()
@@ -621,8 +619,7 @@ fn down_resumes_when_part_of_the_environment_is_already_gone() {
 /// Staging provisioned, with a migration Job that runs longer than the API server
 /// accepts a token.
 fn migration_outliving_a_token() -> World {
-    // Stand-in for speed: this test is about EKS token renewal during a long migration, not Terraform (support/mod.rs).
-    let w = World::with_standin();
+    let w = World::new();
     w.provision_infrastructure("staging");
     {
         let mut store = w.kube.store.lock().unwrap();
@@ -672,8 +669,7 @@ fn a_token_that_is_not_renewed_expires_during_a_long_migration() {
 
 #[test]
 fn a_token_signed_with_other_credentials_is_refused() {
-    // Stand-in for speed: this test is about the EKS token's signature, not Terraform (support/mod.rs).
-    let w = World::with_standin();
+    let w = World::new();
     w.provision_infrastructure("staging");
     w.envctl()
         .env("AWS_SECRET_ACCESS_KEY", "not-the-test-secret")
@@ -717,8 +713,7 @@ fn a_failing_smoke_test_fails_up_and_says_how_to_go_back() {
     // dev: an internal load balancer, which answers only inside the VPC (its name does
     // not even resolve here): the smoke test goes through the API server's proxy to the
     // Ingress's backend Service, which reaches the same pods.
-    // Stand-in for speed: this test is about the smoke test, not Terraform (support/mod.rs).
-    let w = World::with_standin();
+    let w = World::new();
     w.provision_infrastructure("dev");
     let ns = "rates-dev";
     w.kube
@@ -760,7 +755,9 @@ fn a_failing_smoke_test_fails_up_and_says_how_to_go_back() {
 
 #[test]
 fn preflight_stops_before_applying_while_an_add_on_is_missing() {
-    // Stand-in for speed: this test is about the add-on preflight, not Terraform (support/mod.rs).
+    // Stand-in: an add-on must stay missing after the apply, while with real Terraform
+    // the in-test API server installs whatever the applied state's cluster_controllers
+    // names (support/mod.rs).
     let w = World::with_standin();
     w.provision_infrastructure("staging");
     let controllers = crate::support::cluster_controllers();
@@ -821,8 +818,7 @@ fn the_controllers_fixture_matches_the_addons_module() {
 
 #[test]
 fn image_tag_deploys_the_commit_ci_built() {
-    // Stand-in for speed: this test is about the image tag, not Terraform (support/mod.rs).
-    let w = World::with_standin();
+    let w = World::new();
     w.provision_infrastructure("staging");
     let sha = "3f70cd8a9d1e4b5c6f7a8b9c0d1e2f3a4b5c6d7e";
     // CI pushed it, stamped with this contract version.
@@ -895,8 +891,7 @@ fn owned_by(object: &Value, manager: &str) -> Option<Value> {
 
 #[test]
 fn the_api_server_refuses_fields_and_types_its_schema_does_not_declare() {
-    // Stand-in for speed: this test is about the API server's schema validation, not Terraform (support/mod.rs).
-    let w = World::with_standin();
+    let w = World::new();
     w.provision_infrastructure("staging");
     // A misspelled field in the api's container: the 1.32 schema has no `imagePulPolicy`.
     let template = w.root().join("templates/k8s/40-api.yaml.j2");
@@ -975,8 +970,7 @@ fn the_api_server_refuses_fields_and_types_its_schema_does_not_declare() {
 
 #[test]
 fn server_side_apply_keeps_other_managers_fields_and_refuses_immutable_changes() {
-    // Stand-in for speed: this test is about server-side apply, not Terraform (support/mod.rs).
-    let w = World::with_standin();
+    let w = World::new();
     w.provision_infrastructure("staging");
     up_json(&w, "staging");
     let api = w.kube.get("deployments", NS, "rates-api").unwrap();

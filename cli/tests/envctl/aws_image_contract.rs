@@ -12,8 +12,7 @@ const NS: &str = "rates-staging";
 const SHA: &str = "5d41402abc4b2a76b9719d911017c592ae1b2c3d";
 
 fn world() -> World {
-    // Stand-in for speed: this test is about the image contract check, not Terraform (support/mod.rs).
-    let w = World::with_standin();
+    let w = World::new();
     w.provision_infrastructure("staging");
     w
 }

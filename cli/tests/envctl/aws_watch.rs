@@ -96,8 +96,7 @@ fn set_alarm(w: &World, name: &str, state: StateValue) {
 }
 
 fn world() -> World {
-    // Stand-in for speed: this test is about the bake, rollback and the environment lock, not Terraform (support/mod.rs).
-    let w = World::with_standin();
+    let w = World::new();
     w.provision_infrastructure("staging");
     w.push_image("staging", SHA, Some(&CONTRACT_VERSION.to_string()));
     w

@@ -289,8 +289,7 @@ fn selected(gc: &serde_json::Value) -> Vec<(u64, Vec<String>)> {
 
 #[test]
 fn gc_keeps_an_open_prs_stack_until_its_maximum() {
-    // Stand-in for speed: this test is about expiry against open pull requests, not Terraform (support/mod.rs).
-    let stand = Stand::with_standin();
+    let stand = Stand::new();
     let gh = github();
     // PR 1: expired long ago, still open. PR 2: live, open. PR 3: live, closed.
     for (pr, created, expires, open) in [

@@ -324,8 +324,7 @@ fn gc_tears_down_expired_and_closed_stacks_and_reports_it() {
 
 #[test]
 fn hostile_branch_names_become_safe_stack_names() {
-    // Stand-in for speed: this test is about stack names, not Terraform (support/mod.rs).
-    let stand = Stand::with_standin();
+    let stand = Stand::new();
     let long = "x".repeat(300);
     for (pr, branch) in [
         (11, "../../x"),
@@ -377,8 +376,7 @@ fn hostile_branch_names_become_safe_stack_names() {
 
 #[test]
 fn a_failed_deploy_is_recorded_and_still_expires_and_down_asks_first() {
-    // Stand-in for speed: this test is about the marker of a failed deploy, not Terraform (support/mod.rs).
-    let stand = Stand::with_standin();
+    let stand = Stand::new();
     let env = name(21, "broken-migration");
     stand.w.provision_infrastructure(&env);
     stand

@@ -97,6 +97,9 @@ pub struct Rates {
     current: Arc<Mutex<Arc<Snapshot>>>,
     /// Held while a newer snapshot loads, so concurrent requests load it once.
     loading: Arc<tokio::sync::Mutex<()>>,
+    /// One background lane load at a time: right after a commit every origin's lanes are
+    /// gone, and loading them all at once competed with the queries themselves.
+    background: Arc<tokio::sync::Semaphore>,
 }
 
 /// What is kept in memory for one data version.
@@ -134,6 +137,7 @@ impl Rates {
                 loading: Mutex::new(HashSet::new()),
             }))),
             loading: Arc::new(tokio::sync::Mutex::new(())),
+            background: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
@@ -242,7 +246,19 @@ impl Rates {
         let rates = self.clone();
         let snapshot = snapshot.clone();
         tokio::spawn(async move {
-            if let Err(e) = rates.origin_lanes(&snapshot, &wanted).await {
+            let _turn = rates.background.clone().acquire_owned().await;
+            // A newer version makes this snapshot's lanes useless: skip the load.
+            let current = rates
+                .current
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .version;
+            let result = if current == snapshot.version {
+                rates.origin_lanes(&snapshot, &wanted).await.map(|_| ())
+            } else {
+                Ok(())
+            };
+            if let Err(e) = result {
                 tracing::warn!(error = %e, "loading lanes into memory failed; queries use the database");
             }
             let mut loading = snapshot.loading.lock().unwrap_or_else(|e| e.into_inner());
