@@ -102,6 +102,9 @@ pub struct Rates {
     background: Arc<tokio::sync::Semaphore>,
 }
 
+/// A row of [`LANE_SUMS_SQL`]: the version it read, a day, its price sum and count.
+type DaySumRow = (i64, Option<NaiveDate>, Option<i64>, Option<i64>);
+
 /// What is kept in memory for one data version.
 #[derive(Debug)]
 struct Snapshot {
@@ -173,9 +176,11 @@ impl Rates {
         let key = CacheKey { query, min_count };
         for _ in 0..ATTEMPTS {
             let found = if self.cache.enabled() {
-                self.from_memory(&key).await?
+                self.answer_in_memory(&key).await?
             } else {
-                self.from_aggregates(&key).await?.map(|(body, _)| body)
+                self.answer_from_aggregates(&key)
+                    .await?
+                    .map(|(body, _)| body)
             };
             if let Some(body) = found {
                 return Ok(body);
@@ -190,7 +195,7 @@ impl Rates {
     /// The answer from memory at a version no older than this call: the cached answer,
     /// or the sum of the lanes in memory (loading the origins not yet there). None when
     /// the version moved while loading.
-    async fn from_memory(&self, key: &CacheKey) -> Result<Option<Bytes>> {
+    async fn answer_in_memory(&self, key: &CacheKey) -> Result<Option<Bytes>> {
         let version = self.gate.current().await?;
         let snapshot = self.snapshot(version).await?;
         if let Some(body) = self.cache.get(snapshot.version, key) {
@@ -211,7 +216,7 @@ impl Rates {
             // is answered by the database over its range alone, and the lanes come
             // into memory in the background for the queries after it.
             self.load_in_background(&snapshot, missing);
-            let Some((body, version)) = self.from_aggregates(key).await? else {
+            let Some((body, version)) = self.answer_from_aggregates(key).await? else {
                 return Ok(None);
             };
             self.cache.put(version, key.clone(), body.clone());
@@ -339,7 +344,7 @@ impl Rates {
     /// The answer from one statement over the aggregates, the places resolved in
     /// memory, and the data version it reflects. None when the statement saw another
     /// version than the network used.
-    async fn from_aggregates(&self, key: &CacheKey) -> Result<Option<(Bytes, i64)>> {
+    async fn answer_from_aggregates(&self, key: &CacheKey) -> Result<Option<(Bytes, i64)>> {
         let mut snapshot = self.latest();
         if snapshot.version < 0 {
             snapshot = self.snapshot(0).await?;
@@ -347,15 +352,14 @@ impl Rates {
         let (origins, dests) = places(&snapshot.network, &key.query)?;
         let network = &snapshot.network;
         let range = key.query.range;
-        let rows: Vec<(i64, Option<NaiveDate>, Option<i64>, Option<i64>)> =
-            sqlx::query_as(LANE_SUMS_SQL)
-                .bind(network.codes_of(origins))
-                .bind(network.codes_of(dests))
-                .bind(range.from)
-                .bind(range.to)
-                .fetch_all(&self.pool)
-                .await
-                .db("querying daily rates")?;
+        let rows: Vec<DaySumRow> = sqlx::query_as(LANE_SUMS_SQL)
+            .bind(network.codes_of(origins))
+            .bind(network.codes_of(dests))
+            .bind(range.from)
+            .bind(range.to)
+            .fetch_all(&self.pool)
+            .await
+            .db("querying daily rates")?;
         let version = rows.first().map_or(-1, |r| r.0);
         if version != snapshot.version {
             if version > snapshot.version {
