@@ -20,7 +20,9 @@ const READY: &str = rates_contract::routes::READYZ.path;
 /// One way in to the api, and how to check it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
-    /// What the users' requests go to: `https://<host>/readyz`.
+    /// What the users' requests go to: `https://<host>`.
+    pub endpoint: String,
+    /// `endpoint`'s readiness URL.
     pub url: String,
     via: Via,
 }
@@ -105,7 +107,8 @@ impl Probe {
 }
 
 /// The probes of the environment's Ingresses (those matching `selector` in `namespace`)
-/// that have a load balancer; none before the controller has made one.
+/// that have a load balancer; none before the controller has made one. Their endpoints
+/// are what `status` and `up` report.
 pub async fn probes(client: &kube::Client, namespace: &str, selector: &str) -> Result<Vec<Probe>> {
     let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
     let list = api
@@ -142,22 +145,24 @@ fn of_ingress(ingress: &Ingress, namespace: &str) -> Vec<Probe> {
             .and_then(|s| s.tls.as_ref())
             .is_some_and(|t| !t.is_empty());
     let scheme = if tls { "https" } else { "http" };
-    let Some(address) = ingress
+    let addresses: Vec<String> = ingress
         .status
         .iter()
         .filter_map(|s| s.load_balancer.as_ref())
         .flat_map(|lb| lb.ingress.iter().flatten())
-        .find_map(|i| i.hostname.clone().or(i.ip.clone()))
-    else {
+        .filter_map(|i| i.hostname.clone().or(i.ip.clone()))
+        .collect();
+    let Some(address) = addresses.first().cloned() else {
         return Vec::new();
     };
     let rules: Vec<_> = spec.iter().flat_map(|s| s.rules.iter().flatten()).collect();
+    // A rule's host is the public name; without one, the load balancer's own names.
     let hosts: Vec<String> = match rules
         .iter()
         .filter_map(|r| r.host.clone())
         .collect::<Vec<_>>()
     {
-        hosts if hosts.is_empty() => vec![address.clone()],
+        hosts if hosts.is_empty() => addresses,
         hosts => hosts,
     };
     // The backend a request for /readyz takes (the api's Service).
@@ -179,21 +184,27 @@ fn of_ingress(ingress: &Ingress, namespace: &str) -> Vec<Probe> {
             (s.name.clone(), port.unwrap_or_else(|| "80".into()))
         });
     let internal = annotation(SCHEME) == Some("internal");
+    let hosts_are_addresses = rules.iter().all(|r| r.host.is_none());
     hosts
         .into_iter()
         .map(|host| {
-            let url = format!("{scheme}://{host}{READY}");
+            let endpoint = format!("{scheme}://{host}");
+            let url = format!("{endpoint}{READY}");
             let via = match (&backend, internal) {
                 (Some((name, port)), true) => Via::ServiceProxy {
                     namespace: namespace.to_string(),
                     name: name.clone(),
                     port: port.clone(),
                 },
+                // Without rule hosts, each address is its own endpoint.
+                _ if hosts_are_addresses => Via::LoadBalancer {
+                    address: host.clone(),
+                },
                 _ => Via::LoadBalancer {
                     address: address.clone(),
                 },
             };
-            Probe { url, via }
+            Probe { endpoint, url, via }
         })
         .collect()
 }
@@ -231,6 +242,7 @@ mod tests {
         );
         assert_eq!(public.len(), 1);
         assert_eq!(public[0].url, "https://staging.example.com/readyz");
+        assert_eq!(public[0].endpoint, "https://staging.example.com");
         assert_eq!(
             public[0].via,
             Via::LoadBalancer {
@@ -281,6 +293,7 @@ mod tests {
             String::from_utf8_lossy(&buf[..n]).into_owned()
         });
         let probe = Probe {
+            endpoint: format!("http://api.rates.invalid:{port}"),
             url: format!("http://api.rates.invalid:{port}/readyz"),
             via: Via::LoadBalancer {
                 address: "localhost".into(),
@@ -300,6 +313,7 @@ mod tests {
         );
         // Without a load balancer address to go to, the public name alone fails.
         let unresolved = Probe {
+            endpoint: format!("http://api.rates.invalid:{port}"),
             url: format!("http://api.rates.invalid:{port}/readyz"),
             via: Via::LoadBalancer {
                 address: "lb.rates.invalid".into(),

@@ -1,11 +1,7 @@
 //! `status`: what exists of an environment and how it is doing. Read-only.
 
-use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, ListParams};
-
 use crate::aws::{alarms, dashboard, state_backend};
 use crate::context::Context;
-use crate::kube::apply::kube_error;
 use crate::kube::cluster::{self, ClusterAccess};
 use crate::kube::rollout::deployment_states;
 use crate::profile::Profile;
@@ -66,59 +62,21 @@ pub(super) async fn run(ctx: &Context, profile: &Profile) -> Result<StatusReport
     })
 }
 
-/// The URLs of the environment's Ingresses (their load balancers' names).
+/// The URLs of the environment's Ingresses: their public names, or their load
+/// balancers' names (the smoke test's probes, [`super::smoke::probes`]).
 pub(super) async fn endpoints(
     client: &kube::Client,
     namespace: &str,
     selector: &str,
 ) -> Result<Vec<String>> {
-    let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
-    let list = api
-        .list(&ListParams::default().labels(selector))
-        .await
-        .map_err(kube_error(format!("listing ingresses in {namespace}")))?;
-    let mut urls = Vec::new();
-    for ingress in list.items {
-        // TLS from spec.tls, or from the load balancer controller's listeners (the api's
-        // Ingress names its ACM certificate by annotation and listens on HTTPS 443).
-        let https_listener = ingress
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("alb.ingress.kubernetes.io/listen-ports"))
-            .is_some_and(|ports| ports.contains("\"HTTPS\""));
-        let tls = https_listener
-            || ingress
-                .spec
-                .as_ref()
-                .and_then(|s| s.tls.as_ref())
-                .is_some_and(|t| !t.is_empty());
-        let scheme = if tls { "https" } else { "http" };
-        let rule_hosts: Vec<String> = ingress
-            .spec
-            .iter()
-            .flat_map(|s| s.rules.iter().flatten())
-            .filter_map(|r| r.host.clone())
-            .collect();
-        let lb_hosts: Vec<String> = ingress
-            .status
-            .iter()
-            .filter_map(|s| s.load_balancer.as_ref())
-            .flat_map(|lb| lb.ingress.iter().flatten())
-            .filter_map(|i| i.hostname.clone().or(i.ip.clone()))
-            .collect();
-        // A rule's host is the public name; without one, the load balancer's own name.
-        if lb_hosts.is_empty() {
-            continue;
-        }
-        let hosts = if rule_hosts.is_empty() {
-            lb_hosts
-        } else {
-            rule_hosts
-        };
-        urls.extend(hosts.into_iter().map(|h| format!("{scheme}://{h}")));
-    }
+    let probes = super::smoke::probes(client, namespace, selector).await?;
+    Ok(endpoints_of(&probes))
+}
+
+/// The distinct endpoints of `probes`, sorted.
+pub(super) fn endpoints_of(probes: &[super::smoke::Probe]) -> Vec<String> {
+    let mut urls: Vec<String> = probes.iter().map(|p| p.endpoint.clone()).collect();
     urls.sort();
     urls.dedup();
-    Ok(urls)
+    urls
 }

@@ -23,7 +23,7 @@ use crate::{Error, Result};
 use super::bake::{self, Fired, RollbackAlarms};
 use super::release::{self, Release, ReleaseOutcome, ReleaseStore};
 use super::smoke;
-use super::status::endpoints;
+use super::status::endpoints_of;
 use super::{
     infra, rollback, safety, DeployTree, ImageContractCheck, Session, UpOptions, UpReport,
     WatchOptions,
@@ -307,8 +307,8 @@ async fn deploy(
         ));
 
         let client = access.client().await?;
-        let endpoints = endpoints(&client, &tree.namespace, &tree.prune_selector).await?;
         let probes = smoke::probes(&client, &tree.namespace, &tree.prune_selector).await?;
+        let endpoints = endpoints_of(&probes);
         for probe in &probes {
             smoke_test(ui, probe, &mut access, &tree.namespace, opts.timeout).await?;
         }

@@ -253,12 +253,7 @@ impl Rates {
         tokio::spawn(async move {
             let _turn = rates.background.clone().acquire_owned().await;
             // A newer version makes this snapshot's lanes useless: skip the load.
-            let current = rates
-                .current
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .version;
-            let result = if current == snapshot.version {
+            let result = if rates.latest().version == snapshot.version {
                 rates.origin_lanes(&snapshot, &wanted).await.map(|_| ())
             } else {
                 Ok(())
@@ -371,13 +366,15 @@ impl Rates {
         let days = range.days() as usize;
         let (mut sums, mut counts) = (vec![0; days], vec![0; days]);
         for (_, day, sum, count) in rows {
-            if let (Some(day), Some(sum), Some(count)) = (day, sum, count) {
-                if let Ok(at) = usize::try_from((day - range.from).num_days()) {
-                    if at < days {
-                        sums[at] = sum;
-                        counts[at] = count;
-                    }
+            let (Some(day), Some(sum), Some(count)) = (day, sum, count) else {
+                continue;
+            };
+            match usize::try_from((day - range.from).num_days()) {
+                Ok(at) if at < days => {
+                    sums[at] = sum;
+                    counts[at] = count;
                 }
+                _ => {}
             }
         }
         Ok(Some((

@@ -757,15 +757,7 @@ fn proxy_target(
 ) -> Result<String, Box<Response>> {
     let mut store = store.lock().unwrap();
     store.requests.push(format!("{method} {}", uri.path()));
-    if let Err(reason) = check_token(&mut store, headers) {
-        store.rejected_tokens += 1;
-        store.last_token_error = Some(reason);
-        return Err(Box::new(status(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "Unauthorized".into(),
-        )));
-    }
+    authenticate(&mut store, headers)?;
     if *method != Method::GET {
         return Err(Box::new(status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -796,6 +788,19 @@ fn proxy_target(
         })
 }
 
+/// 401 for a request without a valid EKS token, recorded as the API server would log it.
+fn authenticate(store: &mut Store, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    check_token(store, headers).map_err(|reason| {
+        store.rejected_tokens += 1;
+        store.last_token_error = Some(reason);
+        Box::new(status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized".into(),
+        ))
+    })
+}
+
 fn handle_objects(
     store: &Mutex<Store>,
     method: Method,
@@ -816,14 +821,8 @@ fn handle_objects(
             install_controllers(&mut store, &controllers);
         }
     }
-    if let Err(reason) = check_token(&mut store, &headers) {
-        store.rejected_tokens += 1;
-        store.last_token_error = Some(reason);
-        return status(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "Unauthorized".into(),
-        );
+    if let Err(refused) = authenticate(&mut store, &headers) {
+        return *refused;
     }
     let Some(route) = route(uri.path()) else {
         return status(
