@@ -2,6 +2,7 @@
 //! apps can live in one test process without sharing counters).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use metrics::{Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -30,6 +31,11 @@ const ROWS_PER_SECOND_BUCKETS: &[f64] = &[
     800_000.0,
     1_600_000.0,
 ];
+
+/// How often the histograms' new observations are folded into their buckets (as the
+/// exporter's own installer does, which this app does not use: it keeps no global
+/// recorder).
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
@@ -172,6 +178,22 @@ impl Metrics {
         );
     }
 
+    /// Folds the observations recorded since the last upkeep into the histograms'
+    /// buckets, every `every` until `shutdown`. The recorder keeps each observation until
+    /// then: with nothing scraping `/metrics` (on EKS the metrics go out as EMF), the
+    /// api grew by 16-27 bytes per request, 18 MB per 676,000 distinct queries
+    /// (runtime/bench/query's draw), without bound.
+    pub async fn run_upkeep(self, every: Duration, shutdown: tokio_util::sync::CancellationToken) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => self.handle.run_upkeep(),
+            }
+        }
+    }
+
     /// The Prometheus text exposition of everything recorded so far.
     pub fn render(&self) -> String {
         self.handle.run_upkeep();
@@ -185,4 +207,59 @@ fn key(name: &'static str, labels: &[(&'static str, String)]) -> Key {
         .map(|(k, v)| Label::new(*k, v.clone()))
         .collect();
     Key::from_parts(name, labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rss_kb() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .expect("/proc/self/status")
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/self/status")
+    }
+
+    /// Requests recorded with nothing scraping /metrics: without the upkeep task every
+    /// observation stays in memory (1,500,000 requests grew this test by 23 MB with the
+    /// task not started, by 0.1-0.2 MB with it running).
+    #[test]
+    fn recorded_requests_do_not_accumulate_with_the_upkeep_running() {
+        let metrics = Metrics::new();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        runtime.spawn(
+            metrics
+                .clone()
+                .run_upkeep(Duration::from_millis(5), shutdown.clone()),
+        );
+        // Warm up the allocator and the label set first.
+        for _ in 0..100_000 {
+            metrics.record_request("/rates", "GET", 200, 0.001);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let before = rss_kb();
+        for i in 0..1_500_000u32 {
+            metrics.record_request("/rates", "GET", 200, 0.001);
+            if i % 50_000 == 0 {
+                // Lets the upkeep run between chunks, as requests' own waits do.
+                std::thread::sleep(Duration::from_millis(6));
+            }
+        }
+        let grown_mb = rss_kb().saturating_sub(before) / 1024;
+        shutdown.cancel();
+        assert!(
+            grown_mb < 8,
+            "1,500,000 recorded requests grew the process by {grown_mb} MB"
+        );
+        assert!(metrics
+            .render()
+            .contains("rates_http_request_duration_seconds_count{route=\"/rates\",method=\"GET\",status=\"200\"} 1600000"));
+    }
 }

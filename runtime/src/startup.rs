@@ -78,6 +78,14 @@ impl App {
         if matches!(role, Role::Serve { .. }) {
             tokio::spawn(state.auth.clone().watch(state.shutdown.clone()));
         }
+        // Histogram observations are folded into their buckets here, not only when
+        // /metrics is scraped (nothing scrapes it on EKS).
+        tokio::spawn(
+            state
+                .metrics
+                .clone()
+                .run_upkeep(crate::metrics::UPKEEP_INTERVAL, state.shutdown.clone()),
+        );
         // Every process delivers outcome events: the api always runs, so delivery goes on
         // while the workers are scaled to zero.
         if state.config.events.enabled() {
