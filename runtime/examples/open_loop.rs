@@ -6,7 +6,10 @@
 //!
 //!   open_loop BASE_URL PATHS_FILE RATE SECONDS [HEADER...]
 //!
-//! PATHS_FILE holds one path (with query) per line, used in turn. Prints one line:
+//! PATHS_FILE holds one path (with query) per line, used in turn from line
+//! OPEN_LOOP_FIRST (0-based, default 0: a caller measuring phases one after another
+//! gives each fresh paths, so that none is answered from the cache filled by the one
+//! before). Prints one line:
 //! `sent ok errors achieved_rps p50_ms p90_ms p99_ms max_ms`. A request counts as an
 //! error when it fails or its status is not 2xx. With OPEN_LOOP_LOG=FILE it also writes
 //! one line per request, `due_unix_ms latency_ms ok` (ok: 1 or 0), so a caller can take
@@ -64,6 +67,9 @@ fn main() {
         .build()
         .expect("an HTTP client");
 
+    let first: usize = std::env::var("OPEN_LOOP_FIRST")
+        .map(|v| v.parse().expect("OPEN_LOOP_FIRST is a line number"))
+        .unwrap_or(0);
     let total = (rate * seconds).round() as u64;
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let errors = Arc::new(AtomicU64::new(0));
@@ -79,7 +85,9 @@ fn main() {
         let due = start + interval.mul_f64(i as f64);
         pace_until(due);
         lateness.push(due.elapsed().as_secs_f64() * 1000.0);
-        let request = client.get(&paths[i as usize % paths.len()]).send();
+        let request = client
+            .get(&paths[(first + i as usize) % paths.len()])
+            .send();
         let latencies = latencies.clone();
         let errors = errors.clone();
         let log = log.clone();
