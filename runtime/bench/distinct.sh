@@ -4,7 +4,9 @@
 #   distinct_paths PSQL DB_URL N OUT       N request paths (one per line) into OUT: a
 #                                          random origin and destination (any port or
 #                                          region of the data) and a random range of 1
-#                                          to 31 days inside the data's span, fixed seed
+#                                          to 31 days inside the data's span, fixed seed;
+#                                          the places and days drawn from in OUT.places
+#                                          and OUT.days, one per line
 #   distinct_pgbench_script PSQL DB_URL OUT
 #                                          the same draw as a pgbench script running
 #                                          RATES_SQL (runtime/src/query/rates.rs, as the
